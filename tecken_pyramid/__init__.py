@@ -1,0 +1,66 @@
+"""tecken-pyramid: a symbol server for crash tooling."""
+
+import logging
+import sys
+
+from pyramid.config import Configurator
+
+from . import settings as settings_mod
+
+log = logging.getLogger(__name__)
+
+
+def main(global_config, **ini_settings):
+    """The WSGI app factory (``paste.app_factory``)."""
+    here = global_config.get("here") if global_config else None
+    try:
+        tecken = settings_mod.load(ini_settings, here=here or ini_settings.get("here"))
+    except settings_mod.ConfigError as exc:
+        # One line naming the setting, exit status 1, no traceback (SPEC §1).
+        sys.exit(f"tecken-pyramid: configuration error: {exc}")
+    return make_app(tecken, ini_settings)
+
+
+def make_app(tecken, ini_settings=None, start_background=True):
+    config = Configurator(settings=dict(ini_settings or {}), root_factory="tecken_pyramid.resources.root_factory")
+    config.registry.tecken = tecken
+    # Metrics first: every other service counts into them.
+    config.include(".metrics")
+    # Shared cache (memcached or in-process) for existence, guards and throttles.
+    config.include(".cache")
+    # Engine and request.dbsession; never used on the download path.
+    config.include(".db")
+    # Allow list and ignore patterns, in memory, reloaded by a thread.
+    config.include(".rules")
+    # Storage checks and the lookup through the cache.
+    config.include(".storage")
+    # The missing-symbol log: recorder, background writer, reports.
+    config.include(".missing")
+    # Templates for the HTML pages (home, HTML 404s).
+    config.include("pyramid_jinja2")
+    config.add_jinja2_renderer(".jinja2")
+    # Path shape decided on the raw PATH_INFO, before traversal.
+    config.include(".tweens")
+    config.include(".views.home")
+    config.include(".views.dockerflow")
+    config.include(".views.files")
+    config.scan(".views")
+    app = config.make_wsgi_app()
+    if start_background:
+        start(app.registry)
+    return app
+
+
+def start(registry):
+    """Start the background threads (rules reloader, missing-symbol writer)."""
+    registry.rules.start()
+    registry.missing.start()
+
+
+def shutdown(registry, flush_seconds=5.0):
+    """Stop background work; the missing-symbol writer flushes for up to 5 s."""
+    registry.missing.stop(timeout=flush_seconds)
+    registry.rules.stop()
+    registry.storage.close()
+    registry.cache.close()
+    registry.dbengine.dispose()

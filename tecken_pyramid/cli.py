@@ -1,0 +1,249 @@
+"""``tecken-pyramid SUBCOMMAND INI [options]`` (SPEC §1).
+
+Exit codes: 0 success; 2 usage error (argparse); 1 operational error (one line on
+stderr); 3 nothing to do. Never a traceback.
+"""
+
+import argparse
+import datetime
+import getpass
+import os
+import re
+import sys
+
+KEY_SHAPE = re.compile(r"([^/]+)/([0-9A-Fa-f]+)/([^/]+)\Z")
+DB_HINT = "TECKEN_DATABASE_URL"
+
+
+class OperationalError(Exception):
+    """One line for stderr, exit status 1."""
+
+
+class NothingToDo(Exception):
+    """One line for stderr, exit status 3."""
+
+
+def _read_ini(ini):
+    if not os.path.isfile(ini):
+        raise OperationalError(f"cannot read {ini}: no such file")
+    from pyramid.paster import get_appsettings
+
+    try:
+        settings = dict(get_appsettings(ini))
+    except Exception as exc:
+        raise OperationalError(f"cannot read {ini}: {exc}") from None
+    settings.setdefault("here", os.path.dirname(os.path.abspath(ini)))
+    return settings
+
+
+def _settings(ini):
+    from . import settings as settings_mod
+
+    raw = _read_ini(ini)
+    try:
+        return settings_mod.load(raw, here=raw["here"])
+    except settings_mod.ConfigError as exc:
+        raise OperationalError(f"configuration error: {exc}") from None
+
+
+def _database_url(ini):
+    """Only the database is needed by migrate, create-superuser and cleanse."""
+    from . import settings as settings_mod
+
+    raw = _read_ini(ini)
+    url = settings_mod.read_raw(raw, os.environ, "sqlalchemy.url")
+    if not url or not url.strip():
+        raise OperationalError(f"configuration error: {DB_HINT} (sqlalchemy.url) is required")
+    try:
+        return settings_mod._database("sqlalchemy.url" if "TECKEN_DATABASE_URL" not in os.environ else DB_HINT, url)
+    except settings_mod.ConfigError as exc:
+        raise OperationalError(f"configuration error: {exc}") from None
+
+
+def _db_error(exc):
+    first = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [""])[0]
+    return OperationalError(f"database unavailable ({DB_HINT}): {type(exc).__name__}: {first}"[:500])
+
+
+def _engine(ini):
+    from .db import make_engine
+
+    return make_engine(_database_url(ini))
+
+
+def cmd_migrate(args):
+    from alembic import command
+    from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy.exc import SQLAlchemyError
+
+    url = _database_url(args.ini)
+    cfg = Config(args.ini)
+    cfg.attributes["database_url"] = url
+    try:
+        command.upgrade(cfg, "head")
+        engine = _engine(args.ini)
+        with engine.connect() as connection:
+            revision = MigrationContext.configure(connection).get_current_revision()
+        engine.dispose()
+    except SQLAlchemyError as exc:
+        raise _db_error(exc) from None
+    print(f"database at revision {revision} (head)")
+
+
+def _read_password(args):
+    if args.password_stdin:
+        line = sys.stdin.readline()
+        password = line[:-1] if line.endswith("\n") else line
+        password = password[:-1] if password.endswith("\r") else password
+    else:
+        if not sys.stdin.isatty():
+            raise OperationalError("no terminal to prompt for the password: use --password-stdin")
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Password (again): ") != password:
+            raise OperationalError("the passwords differ")
+    if len(password) < 8:
+        raise OperationalError("the password must have at least 8 characters")
+    return password
+
+
+def cmd_create_superuser(args):
+    from sqlalchemy import select
+    from sqlalchemy.exc import SQLAlchemyError
+    from sqlalchemy.orm import Session
+
+    from .models import User
+    from .passwords import hash_password
+
+    username = args.username.strip()
+    if not username or len(username) > 150 or any(c.isspace() or c < " " for c in username):
+        raise OperationalError("the username must be 1-150 characters without spaces")
+    password = _read_password(args)
+    engine = _engine(args.ini)
+    try:
+        with Session(engine) as session, session.begin():
+            user = session.scalars(select(User).where(User.username == username)).one_or_none()
+            created = user is None
+            if created:
+                user = User(username=username)
+                session.add(user)
+            user.password_hash = hash_password(password)
+            user.is_superuser = True
+            user.is_active = True
+    except SQLAlchemyError as exc:
+        raise _db_error(exc) from None
+    finally:
+        engine.dispose()
+    print(f"{'created' if created else 'updated'} superuser {username}")
+
+
+def cmd_invalidate(args):
+    keys = []
+    for raw in args.keys:
+        m = KEY_SHAPE.match(raw)
+        if not m:
+            args.parser.error(f"not a SYMBOL/DEBUGID/FILENAME key: {raw!r}")
+        keys.append((m.group(1), m.group(2).upper(), m.group(3)))
+    keys = list(dict.fromkeys(keys))
+    settings = _settings(args.ini)
+    if not settings.memcached_servers:
+        raise NothingToDo(
+            "nothing to invalidate: no memcached configured (the in-process cache belongs to each server process)"
+        )
+    from .cache import CacheUnavailable, MemcachedCache
+    from .storage import SymbolLookup
+
+    cache = MemcachedCache(settings.memcached_servers, dead_retry=settings.memcached_dead_retry_seconds)
+    try:
+        SymbolLookup(settings, cache, None, None).invalidate(keys)
+    except CacheUnavailable as exc:
+        raise OperationalError(f"memcached unavailable (TECKEN_MEMCACHED_SERVERS): {exc}") from None
+    finally:
+        cache.close()
+    print(f"invalidated {len(keys)} keys in {len(settings.all_locations)} locations")
+
+
+def cmd_cleanse(args):
+    from sqlalchemy import delete, func, select
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from .models import MissingSymbol
+
+    cutoff = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=args.days)
+    engine = _engine(args.ini)
+    table = MissingSymbol.__table__
+    try:
+        with engine.begin() as connection:
+            if engine.dialect.name == "sqlite":
+                cutoff = cutoff.replace(tzinfo=None)
+            if args.dry_run:
+                n = connection.execute(select(func.count()).select_from(table).where(table.c.modified_at < cutoff))
+                print(f"would delete {n.scalar_one()}")
+            else:
+                result = connection.execute(delete(table).where(table.c.modified_at < cutoff))
+                print(f"deleted {result.rowcount}")
+    except SQLAlchemyError as exc:
+        raise _db_error(exc) from None
+    finally:
+        engine.dispose()
+
+
+def _non_negative(value):
+    if not re.fullmatch(r"[0-9]+", value):
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value!r}")
+    return int(value)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="tecken-pyramid", description="tecken-pyramid administration")
+    sub = parser.add_subparsers(dest="command", metavar="SUBCOMMAND")
+    sub.required = True
+
+    p = sub.add_parser("migrate", help="upgrade the database to the newest revision (seeds default rows)")
+    p.add_argument("ini")
+    p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("create-superuser", help="create a superuser, or reset one's password")
+    p.add_argument("ini")
+    p.add_argument("--username", required=True)
+    p.add_argument("--password-stdin", action="store_true", help="read the password from one line of stdin")
+    p.set_defaults(func=cmd_create_superuser)
+
+    p = sub.add_parser("invalidate", help="drop cached existence of keys in every location")
+    p.add_argument("ini")
+    p.add_argument("keys", nargs="+", metavar="SYMBOL/DEBUGID/FILENAME")
+    p.set_defaults(func=cmd_invalidate, parser=p)
+
+    p = sub.add_parser("cleanse-missing-symbols", help="delete missing-symbol rows not modified for N days")
+    p.add_argument("ini")
+    p.add_argument("--days", type=_non_negative, default=30)
+    p.add_argument("--dry-run", action="store_true")
+    p.set_defaults(func=cmd_cleanse)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except OperationalError as exc:
+        print(f"tecken-pyramid: {exc}", file=sys.stderr)
+        return 1
+    except NothingToDo as exc:
+        print(f"tecken-pyramid: {exc}", file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        print("tecken-pyramid: interrupted", file=sys.stderr)
+        return 1
+    except SystemExit:
+        raise
+    except Exception as exc:  # never a traceback
+        first = (str(exc).splitlines() or [""])[0]
+        print(f"tecken-pyramid: {type(exc).__name__}: {first}"[:500], file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

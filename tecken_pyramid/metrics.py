@@ -1,0 +1,52 @@
+"""Prometheus metrics (SPEC §8), one registry per app so tests can build many apps."""
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from pyramid.response import Response
+
+
+class Metrics:
+    def __init__(self):
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.downloads = Counter(
+            "tecken_downloads", "Download answers by X-Symbol-Lookup result", ["result"], registry=r
+        )
+        self.cache_hits = Counter("tecken_cache_hits", "Existence cache hits", registry=r)
+        self.cache_misses = Counter("tecken_cache_misses", "Existence cache misses", registry=r)
+        self.cache_errors = Counter("tecken_cache_errors", "Cache operations that failed", registry=r)
+        self.storage_latency = Histogram(
+            "tecken_storage_lookup_seconds",
+            "Storage existence checks by location kind and outcome",
+            ["kind", "outcome"],
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15),
+            registry=r,
+        )
+        self.missing_writes = Counter(
+            "tecken_missing_symbol_writes", "Missing-symbol records written", registry=r
+        )
+        self.missing_failures = Counter(
+            "tecken_missing_symbol_write_failures", "Missing-symbol write attempts that failed", registry=r
+        )
+        self.missing_dropped = Counter(
+            "tecken_missing_symbol_dropped", "Missing-symbol records dropped (queue full)", registry=r
+        )
+        self.missing_queue = Gauge(
+            "tecken_missing_symbol_queue_length", "Missing-symbol records waiting to be written", registry=r
+        )
+        self.rules_reload_failures = Counter(
+            "tecken_rules_reload_failures", "Rule reloads that failed", registry=r
+        )
+
+
+def metrics_view(request):
+    body = generate_latest(request.registry.metrics.registry)
+    response = Response(body=body)
+    response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+    return response
+
+
+def includeme(config):
+    config.registry.metrics = Metrics()
+    config.add_route("metrics", "/metrics")
+    config.add_view(metrics_view, route_name="metrics", request_method=("GET", "HEAD"))

@@ -1,0 +1,71 @@
+"""Database tables (SQLAlchemy 2 typed models). Alembic owns the schema."""
+
+import datetime
+
+from sqlalchemy import BigInteger, Boolean, DateTime, Integer, MetaData, String, Text, func
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def utcnow():
+    return datetime.datetime.now(datetime.UTC)
+
+
+class AllowedExtension(Base):
+    __tablename__ = "allowed_extension"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    extension: Mapped[str] = mapped_column(String(100), unique=True)
+    created_by: Mapped[str | None] = mapped_column(String(150))
+    created_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class IgnorePattern(Base):
+    __tablename__ = "ignore_pattern"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pattern: Mapped[str] = mapped_column(String(500))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str | None] = mapped_column(String(150))
+    created_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(150), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    is_superuser: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_login: Mapped[datetime.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class MissingSymbol(Base):
+    __tablename__ = "missing_symbol"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+    symbol: Mapped[str] = mapped_column(String(150))
+    debugid: Mapped[str] = mapped_column(String(150))
+    filename: Mapped[str] = mapped_column(String(150))
+    code_file: Mapped[str | None] = mapped_column(String(150))
+    code_id: Mapped[str | None] = mapped_column(String(150))
+    count: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    modified_at: Mapped[datetime.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), index=True
+    )

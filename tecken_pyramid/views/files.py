@@ -1,0 +1,31 @@
+"""``/__files__/{n}/{key}``: files of local-directory locations (SPEC §3).
+
+Only registered when a local location is configured. Serves only regular files
+whose real path is inside the location's directory; HEAD and byte ranges work
+through WebOb's conditional responses.
+"""
+
+from pyramid.response import FileResponse
+
+from .errors import json_not_found, method_not_allowed, request_path
+
+
+def serve_file(request):
+    settings = request.registry.tecken
+    index = request.matchdict["n"]
+    location = next((loc for loc in settings.all_locations if loc.index == index and loc.kind == "local"), None)
+    key = "/".join(request.matchdict["key"])
+    path = request.registry.storage.local_path(location, key) if location is not None and key else None
+    if path is None:
+        return json_not_found(request_path(request))
+    response = FileResponse(path, request=request, content_type="application/octet-stream")
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    response.headers["Cache-Control"] = "max-age=0"
+    return response
+
+
+def includeme(config):
+    if any(loc.kind == "local" for loc in config.registry.tecken.all_locations):
+        config.add_route("files", "/__files__/{n}/*key")
+        config.add_view(serve_file, route_name="files", request_method=("GET", "HEAD"))
+        config.add_view(lambda request: method_not_allowed(request), route_name="files")

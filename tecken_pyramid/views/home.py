@@ -1,0 +1,18 @@
+"""The home page: the URL format, curl examples and the CSV report (SPEC §7)."""
+
+from pyramid.view import view_config
+
+from ..security_headers import html_response_headers
+
+
+@view_config(route_name="home", request_method=("GET", "HEAD"), renderer="home.jinja2")
+def home(request):
+    request.response.headers.update(html_response_headers())
+    return {
+        "base_url": request.application_url,
+        "rules": None,
+    }
+
+
+def includeme(config):
+    config.add_route("home", "/")
