@@ -44,6 +44,7 @@ def make_app(tecken, ini_settings=None, start_background=True):
     config.include(".views.home")
     config.include(".views.dockerflow")
     config.include(".views.files")
+    config.include(".views.missing_reports")
     config.scan(".views")
     app = config.make_wsgi_app()
     if start_background:

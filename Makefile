@@ -1,0 +1,34 @@
+# Two set-up commands for a fresh machine (see README.md):
+#   make run   -- the embedded default on http://127.0.0.1:6543
+#   make test  -- the whole suite on SQLite and PostgreSQL, with real services
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: install run test bench clean
+
+$(INSTALLED): setup.py
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[testing]'
+	touch $@
+
+install: $(INSTALLED)
+
+run: $(INSTALLED)
+	mkdir -p var/symbols/try
+	$(BIN)/tecken-pyramid migrate development.ini
+	$(BIN)/pserve development.ini
+
+test: $(INSTALLED)
+	.ci/test
+
+bench: $(INSTALLED)
+	.ci/ensure-packages memcached wrk
+	$(BIN)/python bench/download.py
+	$(BIN)/python bench/missing_symbols.py
+
+clean:
+	rm -rf $(VENV) var build *.egg-info

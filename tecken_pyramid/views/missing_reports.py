@@ -1,0 +1,103 @@
+"""``/missingsymbols.csv`` and ``/missingsymbols/`` (SPEC §6): public reports."""
+
+import csv
+import datetime
+import io
+import json
+import logging
+
+from pyramid.response import Response
+from sqlalchemy.exc import SQLAlchemyError
+
+from .. import reports
+from .errors import json_response, method_not_allowed
+
+log = logging.getLogger(__name__)
+
+CSV_HEADER = ("debug_file", "debug_id", "code_file", "code_id")
+CSV_CHUNK_ROWS = 1000
+
+
+def _csv_chunks(connection, result):
+    """Stream the report: a server-side cursor on PostgreSQL, constant memory."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_HEADER)
+    try:
+        for partition in result.partitions(CSV_CHUNK_ROWS):
+            for row in partition:
+                writer.writerow(("" if v is None else v for v in row))
+            yield buffer.getvalue().encode("utf-8")
+            buffer.seek(0)
+            buffer.truncate()
+        tail = buffer.getvalue()
+        if tail:
+            yield tail.encode("utf-8")
+    finally:
+        result.close()
+        connection.close()
+
+
+def database_unavailable(exc):
+    log.warning("report unavailable, database error: %s", type(exc).__name__)
+    return json_response(503, {"error": "Database unavailable"}, [("Retry-After", "5"), ("Cache-Control", "no-store")])
+
+
+def missing_symbols_csv(request):
+    registry = request.registry
+    yesterday = (datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=1)).strftime("%Y-%m-%d")
+    response = Response(content_type="text/csv", charset="utf-8")
+    response.headers["Content-Disposition"] = f'attachment; filename="missing-symbols-{yesterday}.csv"'
+    response.headers["Cache-Control"] = "max-age=0"
+    if request.method == "HEAD":
+        return response
+    engine = registry.dbengine
+    # Connect and run the query before answering, so an unavailable database
+    # is a 503 rather than a truncated 200.
+    try:
+        connection = engine.connect()
+        try:
+            result = connection.execution_options(stream_results=True, yield_per=CSV_CHUNK_ROWS).execute(
+                reports.csv_report_select(engine.dialect.name)
+            )
+        except Exception:
+            connection.close()
+            raise
+    except SQLAlchemyError as exc:
+        return database_unavailable(exc)
+    response.app_iter = _csv_chunks(connection, result)
+    return response
+
+
+def missing_symbols_json(request):
+    engine = request.registry.dbengine
+    dialect = engine.dialect.name
+    params = reports.raw_params(request.environ.get("QUERY_STRING", ""))
+    filters, errors = reports.parse_filters(params)
+    if errors:
+        return json_response(400, {"errors": errors})
+    try:
+        with engine.connect() as connection:
+            total = connection.execute(reports.count_select(filters, dialect)).scalar_one()
+            rows = connection.execute(reports.page_select(filters, dialect)).all()
+    except SQLAlchemyError as exc:
+        return database_unavailable(exc)
+    sort, descending = filters.order
+    payload = {
+        "total_count": total,
+        "page": filters.page,
+        "batch_size": reports.BATCH_SIZE,
+        "order_by": {"sort": sort, "reverse": descending},
+        "records": [reports.record(row) for row in rows],
+    }
+    body = json.dumps(payload).encode("ascii")
+    return Response(body=body, headerlist=[("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+
+
+def includeme(config):
+    config.add_route("missing_symbols_csv", "/missingsymbols.csv")
+    config.add_view(missing_symbols_csv, route_name="missing_symbols_csv", request_method=("GET", "HEAD"))
+    config.add_view(method_not_allowed, route_name="missing_symbols_csv")
+    config.add_route("missing_symbols_json", "/missingsymbols/")
+    config.add_view(missing_symbols_json, route_name="missing_symbols_json", request_method=("GET", "HEAD"))
+    config.add_view(method_not_allowed, route_name="missing_symbols_json")
