@@ -6,12 +6,17 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+TESTING := $(VENV)/.installed-testing
 
 .PHONY: install run test bench clean
 
 $(INSTALLED): setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(TESTING): $(INSTALLED)
 	$(BIN)/pip install -q -e '.[testing]'
 	touch $@
 
@@ -22,10 +27,10 @@ run: $(INSTALLED)
 	$(BIN)/tecken-pyramid migrate development.ini
 	$(BIN)/pserve development.ini
 
-test: $(INSTALLED)
+test: $(TESTING)
 	.ci/test
 
-bench: $(INSTALLED)
+bench: $(TESTING)
 	.ci/ensure-packages memcached wrk
 	$(BIN)/python bench/download.py
 	$(BIN)/python bench/missing_symbols.py
