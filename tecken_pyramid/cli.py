@@ -7,6 +7,7 @@ stderr); 3 nothing to do. Never a traceback.
 import argparse
 import datetime
 import getpass
+import logging
 import os
 import re
 import sys
@@ -225,6 +226,9 @@ def build_parser():
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    # The app's own warnings (a memcached failure, say) must not add lines to the one
+    # line on stderr; without this, logging's last-resort handler would print them.
+    logging.getLogger("tecken_pyramid").addHandler(logging.NullHandler())
     try:
         args.func(args)
     except OperationalError as exc:

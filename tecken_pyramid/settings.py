@@ -157,12 +157,17 @@ class _Source:
         return envs[0], default
 
 
+# Environment variables read after the TECKEN_ one, before the ini file.
+ALIASES = {"tecken.download_file_extensions_allowed": ("DJANGO_DOWNLOAD_FILE_EXTENSIONS_ALLOWED",)}
+
+
 def read_raw(ini, environ, key):
-    """One raw setting value (environment wins), for alembic's env.py."""
+    """One raw setting value (environment, aliases included, wins), for alembic's env.py."""
     env = "TECKEN_" + key.split(".", 1)[1].upper() if key.startswith("tecken.") else None
     if key == "sqlalchemy.url":
         env = "TECKEN_DATABASE_URL"
-    return _Source(ini, environ).get(key, [env] if env else [])[1]
+    envs = ([env] if env else []) + list(ALIASES.get(key, ()))
+    return _Source(ini, environ).get(key, envs)[1]
 
 
 def load(ini: Mapping, environ: Mapping | None = None, here: str | None = None) -> Settings:
@@ -219,7 +224,7 @@ def load(ini: Mapping, environ: Mapping | None = None, here: str | None = None) 
         "tecken.download_file_extensions_allowed",
         "TECKEN_DOWNLOAD_FILE_EXTENSIONS_ALLOWED",
         ".sym,.dl_,.ex_,.pd_,.dbg.gz,.tar.bz2",
-        aliases=("DJANGO_DOWNLOAD_FILE_EXTENSIONS_ALLOWED",),
+        aliases=ALIASES["tecken.download_file_extensions_allowed"],
     )
     extensions = _extensions(name, value)
 

@@ -3,6 +3,7 @@
 from pyramid.view import view_config
 
 from ..security_headers import html_response_headers
+from .errors import method_not_allowed
 
 
 @view_config(route_name="home", request_method=("GET", "HEAD"), renderer="home.jinja2")
@@ -16,3 +17,4 @@ def home(request):
 
 def includeme(config):
     config.add_route("home", "/")
+    config.add_view(method_not_allowed, route_name="home")

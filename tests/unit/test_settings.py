@@ -41,7 +41,7 @@ def config_error(ini=None, environ=None, base=MINIMAL):
     return message
 
 
-# -- defaults -----------------------------------------------------------------------------------
+# -- defaults --------------------------------------------------------------------------------------
 def test_code_defaults():
     s = settings()
     assert s.environment == "development"
@@ -124,7 +124,7 @@ def test_production_default_secure_cookies_from_code():
     assert settings(environ=PRODUCTION_ENV, base={}).secure_cookies is True
 
 
-# -- ini then environment, environment wins -----------------------------------------------------
+# -- ini then environment, environment wins --------------------------------------------------------
 OVERRIDES = [
     # (ini key, env var, ini value, env value, attribute, expected from ini, expected from env)
     ("tecken.environment", "TECKEN_ENVIRONMENT", "development", "production", "environment",
@@ -144,7 +144,8 @@ OVERRIDES = [
     ("tecken.missing_symbol_queue_size", "TECKEN_MISSING_SYMBOL_QUEUE_SIZE", "5", "7",
      "missing_symbol_queue_size", 5, 7),
     ("tecken.cache_found_ttl", "TECKEN_CACHE_FOUND_TTL", "100", "200", "cache_found_ttl", 100, 200),
-    ("tecken.cache_not_found_ttl", "TECKEN_CACHE_NOT_FOUND_TTL", "30", "3600", "cache_not_found_ttl", 30, 3600),
+    ("tecken.cache_not_found_ttl", "TECKEN_CACHE_NOT_FOUND_TTL", "30", "3600", "cache_not_found_ttl", 30,
+     3600),
     ("tecken.presigned_url_expires", "TECKEN_PRESIGNED_URL_EXPIRES", "60", "7200", "presigned_url_expires",
      60, 7200),
     ("tecken.storage_connect_timeout", "TECKEN_STORAGE_CONNECT_TIMEOUT", "3", "4", "storage_connect_timeout",
@@ -197,7 +198,7 @@ def test_environment_names_the_bad_setting_over_the_ini():
     assert "tecken.cache_found_ttl" in message
 
 
-# -- value types ----------------------------------------------------------------------------------
+# -- value types -----------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "value,expected",
     [
@@ -220,7 +221,8 @@ def test_bad_booleans(value):
 
 
 INTEGERS = [
-    ("TECKEN_MISSING_SYMBOL_GUARD_SECONDS", "tecken.missing_symbol_guard_seconds", "missing_symbol_guard_seconds"),
+    ("TECKEN_MISSING_SYMBOL_GUARD_SECONDS", "tecken.missing_symbol_guard_seconds",
+     "missing_symbol_guard_seconds"),
     ("TECKEN_MISSING_SYMBOL_QUEUE_SIZE", "tecken.missing_symbol_queue_size", "missing_symbol_queue_size"),
     ("TECKEN_CACHE_FOUND_TTL", "tecken.cache_found_ttl", "cache_found_ttl"),
     ("TECKEN_CACHE_NOT_FOUND_TTL", "tecken.cache_not_found_ttl", "cache_not_found_ttl"),
@@ -269,7 +271,7 @@ def test_environment_values():
     assert "TECKEN_ENVIRONMENT" in message
 
 
-# -- lists ------------------------------------------------------------------------------------------
+# -- lists -----------------------------------------------------------------------------------------
 def test_memcached_servers():
     s = settings(environ={"TECKEN_MEMCACHED_SERVERS": "10.0.0.1:11211, cache.internal:11212"})
     assert s.memcached_servers == (("10.0.0.1", 11211), ("cache.internal", 11212))
@@ -300,7 +302,7 @@ def test_django_extensions_alias():
     assert alias in config_error(environ={alias: "nodot"})
 
 
-# -- session secret -------------------------------------------------------------------------------
+# -- session secret --------------------------------------------------------------------------------
 PLACEHOLDERS = ["CHANGE-ME-to-64-random-characters", "CHANGE-ME", "change-me-" + "x" * 40]
 
 
@@ -316,7 +318,8 @@ def test_production_secret_required():
 
 def test_production_secret_length():
     env = dict(PRODUCTION_ENV)
-    assert "TECKEN_SESSION_SECRET" in config_error(environ={**env, "TECKEN_SESSION_SECRET": "x" * 31}, base={})
+    short = {**env, "TECKEN_SESSION_SECRET": "x" * 31}
+    assert "TECKEN_SESSION_SECRET" in config_error(environ=short, base={})
     assert settings(environ={**env, "TECKEN_SESSION_SECRET": "x" * 32}, base={}).session_secret == "x" * 32
 
 
@@ -355,7 +358,7 @@ def test_development_short_secret_kept():
     assert settings(environ={"TECKEN_SESSION_SECRET": "devsecret"}).session_secret == "devsecret"
 
 
-# -- required symbol urls and database url --------------------------------------------------------
+# -- required symbol urls and database url ---------------------------------------------------------
 def test_symbol_urls_required():
     for environment in ("development", "production"):
         env = {**PRODUCTION_ENV, "TECKEN_ENVIRONMENT": environment}
@@ -400,7 +403,7 @@ def test_bad_database_url_does_not_leak_the_password():
     assert "hunter2" not in message
 
 
-# -- storage URLs -----------------------------------------------------------------------------------
+# -- storage URLs ----------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "url",
     [
