@@ -120,6 +120,17 @@ class CacheUnavailable(Exception):
     pass
 
 
+MEMCACHED_RELATIVE_EXPIRY_LIMIT = 30 * 24 * 3600
+
+
+def memcached_expiry(ttl):
+    """memcached reads an expiry over 30 days as an absolute Unix time."""
+    ttl = int(ttl)
+    if ttl > MEMCACHED_RELATIVE_EXPIRY_LIMIT:
+        return int(time.time()) + ttl
+    return ttl
+
+
 class MemcachedCache:
     """pymemcache HashClient; failures are cache misses, never errors."""
 
@@ -168,7 +179,7 @@ class MemcachedCache:
         if ttl <= 0 or not values:
             return
         try:
-            self.client.set_many(values, expire=ttl, noreply=False)
+            self.client.set_many(values, expire=memcached_expiry(ttl), noreply=False)
         except Exception as exc:
             self._failed(next(iter(values)), "set", exc)
 
@@ -177,7 +188,7 @@ class MemcachedCache:
         if ttl <= 0:
             return True
         try:
-            return bool(self.client.add(key, value, expire=ttl, noreply=False))
+            return bool(self.client.add(key, value, expire=memcached_expiry(ttl), noreply=False))
         except Exception as exc:
             self._failed(key, "add", exc)
             raise CacheUnavailable(str(exc)) from None
@@ -185,7 +196,7 @@ class MemcachedCache:
     def incr(self, key, ttl):
         """Increment a counter created with a fixed window. Raises CacheUnavailable."""
         try:
-            if self.client.add(key, b"1", expire=ttl, noreply=False):
+            if self.client.add(key, b"1", expire=memcached_expiry(ttl), noreply=False):
                 return 1
             value = self.client.incr(key, 1, noreply=False)
             return int(value) if value is not None else 1

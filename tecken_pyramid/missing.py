@@ -155,7 +155,7 @@ class MissingSymbolRecorder:
                 connection.execute(upsert_statement(dialect, [row]))
         return len(batch)
 
-    def _write_with_retry(self, batch, give_up_at=None):
+    def _write_with_retry(self, batch):
         delay = 0.05
         while True:
             try:
@@ -170,10 +170,11 @@ class MissingSymbolRecorder:
                 self._fail_log.warning(
                     "db", "missing-symbol writer: database unavailable, retrying (%s)", type(exc).__name__
                 )
+            # Read the deadline on every retry: stop() may set it while this batch is in
+            # hand, and the batch must then be retried until that deadline, not dropped.
+            give_up_at = self._give_up_at
             if give_up_at is not None and time.monotonic() + delay > give_up_at:
                 log.error("missing-symbol writer: gave up on %d records at shutdown", len(batch))
-                return False
-            if self._stop.is_set() and give_up_at is None:
                 return False
             time.sleep(delay)
             delay = min(delay * 2, self.settings.missing_symbol_retry_max_seconds)
@@ -182,7 +183,7 @@ class MissingSymbolRecorder:
         while not self._stop.is_set():
             batch = self._take_batch(timeout=0.2)
             if batch:
-                self._write_with_retry(batch, give_up_at=self._give_up_at)
+                self._write_with_retry(batch)
                 self.metrics.missing_queue.set(self.queue.qsize())
             if self.queue.empty():
                 self._idle.set()
