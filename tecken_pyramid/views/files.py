@@ -10,12 +10,17 @@ from pyramid.response import FileResponse
 from .errors import json_not_found, method_not_allowed, request_path
 
 
-def serve_file(request):
+def _resolve(request):
+    """The real path of the requested file inside its location's directory, or None."""
     settings = request.registry.tecken
     index = request.matchdict["n"]
     location = next((loc for loc in settings.all_locations if loc.index == index and loc.kind == "local"), None)
     key = "/".join(request.matchdict["key"])
-    path = request.registry.storage.local_path(location, key) if location is not None and key else None
+    return request.registry.storage.local_path(location, key) if location is not None and key else None
+
+
+def serve_file(request):
+    path = _resolve(request)
     if path is None:
         return json_not_found(request_path(request))
     response = FileResponse(path, request=request, content_type="application/octet-stream")
@@ -24,8 +29,15 @@ def serve_file(request):
     return response
 
 
+def files_method_not_allowed(request):
+    # A path that serves nothing is a JSON 404 whatever the method (SPEC §2).
+    if _resolve(request) is None:
+        return json_not_found(request_path(request))
+    return method_not_allowed(request)
+
+
 def includeme(config):
     if any(loc.kind == "local" for loc in config.registry.tecken.all_locations):
         config.add_route("files", "/__files__/{n}/*key")
         config.add_view(serve_file, route_name="files", request_method=("GET", "HEAD"))
-        config.add_view(lambda request: method_not_allowed(request), route_name="files")
+        config.add_view(files_method_not_allowed, route_name="files")

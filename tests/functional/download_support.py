@@ -37,11 +37,6 @@ def q(text):
     return urllib.parse.quote(text, safe="")
 
 
-def header(response, name):
-    """A header from a webtest response or a RawResponse (case-insensitive)."""
-    return response.headers.get(name)
-
-
 def assert_no_cookie(response):
     assert "Set-Cookie" not in response.headers
     assert "set-cookie" not in {k.lower() for k in response.headers.keys()}
@@ -101,7 +96,8 @@ def assert_405(response, method, path):
     assert response.headers["Allow"] == "GET, HEAD"
     assert response.headers["Content-Type"] == "application/json"
     if method != "HEAD":
-        assert json.loads(response.body.decode("utf-8")) == {"error": f"Method Not Allowed ({method}): {path}"}
+        expected = {"error": f"Method Not Allowed ({method}): {path}"}
+        assert json.loads(response.body.decode("utf-8")) == expected
     for name in DOWNLOAD_ONLY_HEADERS:
         assert name not in response.headers, name
     assert_no_cookie(response)
@@ -123,18 +119,29 @@ class Served:
         import waitress.server
 
         self.server = waitress.server.create_server(
-            wsgi_app, host="127.0.0.1", port=0, threads=4, clear_untrusted_proxy_headers=True
+            wsgi_app, host="127.0.0.1", port=0, threads=4, clear_untrusted_proxy_headers=True,
+            asyncore_loop_timeout=0.05,
         )
         self.port = self.server.effective_port
-        self.thread = threading.Thread(target=self.server.run, name="waitress-test", daemon=True)
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="waitress-test", daemon=True)
         self.thread.start()
+
+    def _run(self):
+        from waitress import wasyncore
+
+        # Poll in short steps and close from this thread: closing the sockets from
+        # another thread while select() waits on them raises EBADF here.
+        while not self._stop.is_set():
+            wasyncore.loop(timeout=0.05, map=self.server._map, count=1)
+        self.server.close()
 
     @property
     def url(self):
         return f"http://127.0.0.1:{self.port}"
 
     def close(self):
-        self.server.close()
+        self._stop.set()
         self.thread.join(timeout=5)
 
 
@@ -202,7 +209,8 @@ def raw_request(port, method, target, headers=(), body=b"", host=b"symbols.examp
         target = target.encode("ascii")
     lines = [method + b" " + target + b" HTTP/1.1", b"Host: " + host, b"Connection: close"]
     for name, value in headers:
-        lines.append(name.encode("latin-1") + b": " + (value if isinstance(value, bytes) else value.encode("latin-1")))
+        value = value if isinstance(value, bytes) else value.encode("latin-1")
+        lines.append(name.encode("latin-1") + b": " + value)
     if body:
         lines.append(b"Content-Length: " + str(len(body)).encode())
     data = b"\r\n".join(lines) + b"\r\n\r\n" + body
@@ -288,7 +296,9 @@ class StatusServer:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self.thread.start()
 
     def url(self, bucket="tecken-private", public=False):
@@ -315,3 +325,79 @@ def run_cli(*args, env_overrides=None, timeout=60):
 
 
 DEVELOPMENT_INI = os.path.join(ROOT, "development.ini")
+
+
+class TcpForwarder:
+    """A TCP forwarder the test owns, between the app and a server (e.g. PostgreSQL).
+
+    ``stop()`` closes the listening socket and every forwarded connection (an outage);
+    ``start()`` listens again on the same port.
+    """
+
+    def __init__(self, target_host, target_port):
+        self.target = (target_host, target_port)
+        self.port = free_port()
+        self.sock = None
+        self.conns = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self.thread = None
+
+    def start(self):
+        self._stop.clear()
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", self.port))
+        self.sock.listen(64)
+        self.sock.settimeout(0.05)
+        self.thread = threading.Thread(target=self._accept, name="forwarder", daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        while not self._stop.is_set():
+            try:
+                client, _ = self.sock.accept()
+            except (TimeoutError, OSError):
+                continue
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self.conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src, dst):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def stop(self):
+        self._stop.set()
+        if self.thread is not None:
+            self.thread.join(timeout=5)
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+        with self._lock:
+            conns, self.conns = self.conns, []
+        for s in conns:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()

@@ -20,7 +20,7 @@ from tecken_pyramid import settings as settings_mod
 from tecken_pyramid.db import make_engine
 from tecken_pyramid.models import MissingSymbol, User
 from tecken_pyramid.passwords import verify_password
-from tests.conftest import ROOT, free_port, postgres_admin_url, postgres_available, selected_database_kind
+from tests.conftest import missing_service, ROOT, free_port, postgres_admin_url, postgres_available, selected_database_kind
 
 BIN = os.path.dirname(sys.executable)
 TECKEN = os.path.join(BIN, "tecken-pyramid")
@@ -102,7 +102,7 @@ class FreshDatabases:
 @pytest.fixture
 def fresh_db(tmp_path):
     if selected_database_kind() == "postgresql" and not postgres_available():
-        pytest.skip("PostgreSQL does not answer")
+        missing_service("PostgreSQL does not answer")
     factory = FreshDatabases(tmp_path)
     yield factory
     factory.drop()
