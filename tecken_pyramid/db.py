@@ -7,6 +7,8 @@ Request-bound sessions (``request.dbsession``) are for the console and reports.
 
 import os
 
+from pyramid.decorator import reify
+from pyramid.request import Request
 from sqlalchemy import create_engine, event
 from sqlalchemy.orm import sessionmaker
 
@@ -49,14 +51,20 @@ def ensure_sqlite_directory(url):
         os.makedirs(directory, exist_ok=True)
 
 
-def _dbsession(request):
-    session = request.registry.dbsession_factory()
-    request.add_finished_callback(lambda _r: session.close())
-    return session
+class TeckenRequest(Request):
+    """The request class. ``dbsession`` is a plain reified attribute here rather than
+    ``config.add_request_method``, which would build a request subclass for every
+    request (about 15 µs on each download, which never uses it)."""
+
+    @reify
+    def dbsession(self):
+        session = self.registry.dbsession_factory()
+        self.add_finished_callback(lambda _r: session.close())
+        return session
 
 
 def includeme(config):
     registry = config.registry
     registry.dbengine = make_engine(registry.tecken.database_url)
     registry.dbsession_factory = sessionmaker(bind=registry.dbengine, expire_on_commit=False)
-    config.add_request_method(_dbsession, "dbsession", reify=True)
+    config.set_request_factory(TeckenRequest)

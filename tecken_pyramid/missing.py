@@ -13,6 +13,7 @@ import threading
 import time
 from collections import Counter
 
+import cachetools
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -66,6 +67,15 @@ class MissingSymbolRecorder:
         self.metrics = metrics
         self.queue = queue.Queue(maxsize=max(settings.missing_symbol_queue_size, 1))
         self._fallback_guard = InProcessCache(maxsize=100_000)
+        # Guards this process itself claimed, until they expire: a repeated miss
+        # then costs no memcached round trip. (Claims lost to other processes are
+        # not remembered: their expiry is unknown here.)
+        self._claimed = (
+            cachetools.TTLCache(maxsize=100_000, ttl=settings.missing_symbol_guard_seconds)
+            if settings.missing_symbol_guard_seconds > 0
+            else None
+        )
+        self._claimed_lock = threading.Lock()
         self._overflow_log = RateLimitedLog(log, 60.0)
         self._fail_log = RateLimitedLog(log, 60.0)
         self._stop = threading.Event()
@@ -99,11 +109,18 @@ class MissingSymbolRecorder:
         if ttl <= 0:
             return True
         key = hashed_key("ms", *values)
+        with self._claimed_lock:
+            if key in self._claimed:
+                return False
         try:
-            return self.cache.add(key, b"1", ttl)
+            claimed = self.cache.add(key, b"1", ttl)
         except CacheUnavailable:
             # The shared cache is down: guard in-process rather than record every miss.
-            return self._fallback_guard.add(key, b"1", ttl)
+            claimed = self._fallback_guard.add(key, b"1", ttl)
+        if claimed:
+            with self._claimed_lock:
+                self._claimed[key] = True
+        return claimed
 
     def _dropped(self):
         self.metrics.missing_dropped.inc()

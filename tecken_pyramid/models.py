@@ -2,7 +2,7 @@
 
 import datetime
 
-from sqlalchemy import BigInteger, Boolean, DateTime, Integer, MetaData, String, Text, func
+from sqlalchemy import BigInteger, Boolean, DateTime, Index, Integer, MetaData, String, Text, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING_CONVENTION = {
@@ -56,6 +56,13 @@ class User(Base):
 
 class MissingSymbol(Base):
     __tablename__ = "missing_symbol"
+    # One btree per listing order, ``(column, id)`` (migration 0004); the pg_trgm
+    # GIN indexes for substring filters exist on PostgreSQL only (migration 0003).
+    __table_args__ = (
+        Index("ix_missing_symbol_modified_at_id", "modified_at", "id"),
+        Index("ix_missing_symbol_created_at_id", "created_at", "id"),
+        Index("ix_missing_symbol_count_id", "count", "id"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     hash: Mapped[str] = mapped_column(String(64), unique=True)
@@ -67,5 +74,5 @@ class MissingSymbol(Base):
     count: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     modified_at: Mapped[datetime.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now(), index=True
+        DateTime(timezone=True), server_default=func.now()
     )

@@ -257,8 +257,17 @@ def ordered(stmt, f):
 
 
 def page_select(f, dialect_name, batch_size=BATCH_SIZE):
-    stmt = ordered(filtered_select(f, dialect_name), f)
-    return stmt.limit(batch_size).offset((f.page - 1) * batch_size)
+    """One page of rows, in the filter's order.
+
+    The page's ids are picked first and only those rows are read (a "deferred
+    join"): with the ``(column, id)`` index of each order (migration 0004) the
+    inner query is an index-only scan, so the OFFSET of a deep page skips index
+    entries instead of whole rows (page 10000 of 1M rows: 2.1 s -> 67 ms on
+    PostgreSQL; bench/missing_symbols.py).
+    """
+    ids = ordered(filtered_select(f, dialect_name, columns=[T.c.id]), f)
+    ids = ids.limit(batch_size).offset((f.page - 1) * batch_size).subquery("page_ids")
+    return ordered(select(*T.c).join_from(T, ids, T.c.id == ids.c.id), f)
 
 
 def count_select(f, dialect_name):

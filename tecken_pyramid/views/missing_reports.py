@@ -79,7 +79,9 @@ def missing_symbols_json(request):
     try:
         with engine.connect() as connection:
             total = connection.execute(reports.count_select(filters, dialect)).scalar_one()
-            rows = connection.execute(reports.page_select(filters, dialect)).all()
+            offset = (filters.page - 1) * reports.BATCH_SIZE
+            # A page past the end needs no page query (it would still walk the index).
+            rows = connection.execute(reports.page_select(filters, dialect)).all() if offset < total else []
     except SQLAlchemyError as exc:
         return database_unavailable(exc)
     sort, descending = filters.order
