@@ -207,6 +207,7 @@ class StorageChecker:
 
     # -- redirect URLs -------------------------------------------------------------
     def redirect_url(self, location, key, application_url):
+        """The redirect target, or None when it cannot be made (the lookup failed)."""
         if location.kind == PUBLIC:
             return location.public_url(key)
         if location.kind == LOCAL:
@@ -215,11 +216,15 @@ class StorageChecker:
         with self._presigned_lock:
             url = self._presigned.get(ident)
         if url is None:
-            url = self.client_for(location).generate_presigned_url(
-                "get_object",
-                Params={"Bucket": location.bucket, "Key": key},
-                ExpiresIn=self.settings.presigned_url_expires,
-            )
+            try:
+                url = self.client_for(location).generate_presigned_url(
+                    "get_object",
+                    Params={"Bucket": location.bucket, "Key": key},
+                    ExpiresIn=self.settings.presigned_url_expires,
+                )
+            except Exception as exc:  # e.g. no credentials: unavailable, never a 500
+                log.warning("cannot presign %s in %s: %s", key, location.url, exc)
+                return None
             with self._presigned_lock:
                 self._presigned[ident] = url
         return url

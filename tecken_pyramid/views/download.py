@@ -98,7 +98,7 @@ def download(context, request):
         url = registry.storage.redirect_url(result.location, result.key, _application_url(request))
     elapsed = time.perf_counter() - started if debug else None
 
-    if result.location is not None:
+    if result.location is not None and (url is not None or not is_get):
         metrics.downloads.labels("found").inc()
         if not is_get:
             return _answer(200, "", "found", debug_time=elapsed)
@@ -108,7 +108,7 @@ def download(context, request):
             extra=(("Location", url),),
         )
         return response
-    if result.failed:
+    if result.failed or result.location is not None:  # failed, or found but no URL could be made
         metrics.downloads.labels("unavailable").inc()
         return _answer(
             503,

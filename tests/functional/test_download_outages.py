@@ -412,3 +412,23 @@ if selected_database_kind() == "postgresql":
                 engine.dispose()
         finally:
             forwarder.stop()
+
+
+def test_presigning_without_credentials_is_unavailable_not_500(make_app, s3, monkeypatch):
+    # A cached "found" whose presigned URL cannot be made (no credentials) answers
+    # 503 unavailable, never a 500.
+    from tecken_pyramid.cache import FOUND, existence_key
+
+    app = make_app(symbol_urls=s3.url(PRIVATE_BUCKET))
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    loc = app.registry.tecken.locations[0]
+    key = loc.key("xul.pdb", DEBUG_ID, "xul.sym")
+    app.registry.cache.set_many({existence_key(loc, key): FOUND}, 60)
+    r = app.get(f"/xul.pdb/{DEBUG_ID}/xul.sym", status=503)
+    assert r.headers["X-Symbol-Lookup"] == "unavailable"
+    assert r.headers["Retry-After"] == "5"
+    # HEAD needs no URL: the cached "found" answers 200.
+    app.head(f"/xul.pdb/{DEBUG_ID}/xul.sym", status=200)
