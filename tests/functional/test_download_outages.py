@@ -9,13 +9,13 @@ import pytest
 import requests
 from sqlalchemy import text
 
+from tests.tcp_forwarder import TcpForwarder
 from tests.conftest import selected_database_kind, DEBUG_ID, PRIVATE_BUCKET, PUBLIC_BUCKET, free_port, put_file, put_public
 from tests.functional.download_support import (
     NOT_FOUND_BODY,
     UNAVAILABLE_BODY,
     HangingServer,
     StatusServer,
-    TcpForwarder,
     assert_download,
     closed_port,
     poll,
@@ -374,7 +374,7 @@ if selected_database_kind() == "postgresql":
 
         parsed = urllib.parse.urlsplit(db.url)
         forwarder = TcpForwarder(parsed.hostname, parsed.port or 5432)
-        forwarder.start()
+        forwarder.open()
         try:
             url = db.url.replace(f"@{parsed.netloc.split('@', 1)[1]}", f"@127.0.0.1:{forwarder.port}")
             app = make_app(symbol_urls=str(symbols_dir), **{"sqlalchemy.url": url})
@@ -392,7 +392,7 @@ if selected_database_kind() == "postgresql":
                     )
                 assert poll(lambda: lookup(blocked) == "ignored")
 
-                forwarder.stop()
+                forwarder.close()
                 with engine.begin() as c:
                     c.execute(text("DELETE FROM ignore_pattern WHERE pattern = '*/*/blocked.sym'"))
                 # Reloads fail for a while (every 0.2 s here): the last rules stay, answers stay fast.
@@ -406,12 +406,12 @@ if selected_database_kind() == "postgresql":
                     time.sleep(0.05)
                 assert app.registry.rules.last_error is not None
 
-                forwarder.start()
+                forwarder.open()
                 assert poll(lambda: lookup(blocked) == "not-found")
             finally:
                 engine.dispose()
         finally:
-            forwarder.stop()
+            forwarder.close()
 
 
 def test_presigning_without_credentials_is_unavailable_not_500(make_app, s3, monkeypatch):
