@@ -16,5 +16,7 @@ def home(request):
 
 
 def includeme(config):
+    # CSS (and later the console's JS) lives under /admin/ (SPEC §2), served by the app.
+    config.add_static_view("admin/static", "tecken_pyramid:static", cache_max_age=3600)
     config.add_route("home", "/")
     config.add_view(method_not_allowed, route_name="home")
