@@ -123,11 +123,12 @@ class StorageChecker:
             retries={"total_max_attempts": 1},  # we retry ourselves, within the deadline
             signature_version="s3v4",
             max_pool_connections=32,
-            s3={"addressing_style": "virtual" if location.region else "path"},
+            # Path style on the configured endpoint, for AWS too: it works for dotted
+            # bucket names, and the redirect points at the host the operator named.
+            s3={"addressing_style": "path"},
         )
-        kwargs = {"config": config, "region_name": location.region or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"}
-        if not location.region:
-            kwargs["endpoint_url"] = location.endpoint
+        region = location.region or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+        kwargs = {"config": config, "region_name": region, "endpoint_url": location.endpoint}
         return boto3.session.Session().client("s3", **kwargs)
 
     # -- one check ---------------------------------------------------------------
