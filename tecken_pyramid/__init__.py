@@ -45,6 +45,8 @@ def make_app(tecken, ini_settings=None, start_background=True):
     config.include(".views.dockerflow")
     config.include(".views.files")
     config.include(".views.missing_reports")
+    # The console: sessions, security policy, CSRF and its pages, all under /admin/.
+    config.include(".admin")
     config.scan(".views")
     app = config.make_wsgi_app()
     if start_background:

@@ -350,3 +350,41 @@ def put_file(directory, key, body=b"MODULE test\n"):
     with open(path, "wb") as f:
         f.write(body)
     return path
+
+
+# -- console ---------------------------------------------------------------------------------------
+def create_user(database, username, password, superuser=True, active=True):
+    """Insert (or reset) a user directly in the database."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from tecken_pyramid.models import User
+    from tecken_pyramid.passwords import hash_password
+
+    engine = database.engine()
+    with Session(engine) as session, session.begin():
+        user = session.scalars(select(User).where(User.username == username)).one_or_none()
+        if user is None:
+            user = User(username=username)
+            session.add(user)
+        user.password_hash = hash_password(password)
+        user.is_superuser = superuser
+        user.is_active = active
+    engine.dispose()
+
+
+def login(testapp, username, password, next_url=None, status=303):
+    """Sign in through the real login form (CSRF token included)."""
+    form = testapp.get("/admin/login" + (f"?next={next_url}" if next_url else "")).forms[0]
+    form["username"] = username
+    form["password"] = password
+    return form.submit(status=status)
+
+
+@pytest.fixture
+def admin_app(make_app, db, symbols_dir):
+    """A console app signed in as the superuser admin / correct-horse."""
+    create_user(db, "admin", "correct-horse")
+    app = make_app(symbol_urls=str(symbols_dir))
+    login(app, "admin", "correct-horse")
+    return app

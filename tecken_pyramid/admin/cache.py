@@ -1,0 +1,5 @@
+"""Console area: cache (SPEC §7). To be filled in."""
+
+
+def includeme(config):
+    pass

@@ -1,0 +1,5 @@
+"""Console area: users (SPEC §7). To be filled in."""
+
+
+def includeme(config):
+    pass
