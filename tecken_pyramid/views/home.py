@@ -9,9 +9,14 @@ from .errors import method_not_allowed
 @view_config(route_name="home", request_method=("GET", "HEAD"), renderer="home.jinja2")
 def home(request):
     request.response.headers.update(html_response_headers())
+    # Reading the identity reads the session cookie when there is one and never
+    # creates a session: an anonymous visitor gets no cookie.
+    user = request.identity
+    superuser = user is not None and user.is_superuser and user.is_active
     return {
         "base_url": request.application_url,
-        "rules": None,
+        # The rules this process applies (SPEC §7: shown to superusers only).
+        "rules": request.registry.rules.current if superuser else None,
     }
 
 
