@@ -235,17 +235,27 @@ class Database:
         return make_engine(self.url)
 
     def reset(self):
-        """Empty the missing-symbol log and restore the seeded rules."""
+        """Empty the missing-symbol log, users and audit log; restore the seeded rules."""
+        import datetime
+
         from sqlalchemy import text
 
+        seeds = _seed_rows()
+        now = datetime.datetime.now(datetime.UTC)
         engine = self.engine()
         with engine.begin() as conn:
-            conn.execute(text("DELETE FROM missing_symbol"))
-            conn.execute(text("DELETE FROM users"))
-            conn.execute(text("DELETE FROM ignore_pattern WHERE created_by IS NULL OR created_by <> 'migration'"))
-            conn.execute(text("UPDATE ignore_pattern SET enabled = :t"), {"t": True})
+            for table in ("missing_symbol", "users", "audit_log", "ignore_pattern", "allowed_extension"):
+                conn.execute(text(f"DELETE FROM {table}"))
             conn.execute(
-                text("DELETE FROM allowed_extension WHERE created_by IS NULL OR created_by <> 'migration'")
+                text("INSERT INTO allowed_extension (extension, created_by, created_at) VALUES (:e, 'migration', :t)"),
+                [{"e": e, "t": now} for e in seeds.DEFAULT_EXTENSIONS],
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO ignore_pattern (pattern, enabled, note, created_by, created_at) "
+                    "VALUES (:p, :on, :n, 'migration', :t)"
+                ),
+                [{"p": p, "on": True, "n": n, "t": now} for p, n in seeds.DEFAULT_PATTERNS],
             )
         engine.dispose()
 
@@ -256,6 +266,17 @@ class Database:
             with psycopg.connect(self.admin_dsn, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
         shutil.rmtree(self.tmpdir, ignore_errors=True)
+
+
+def _seed_rows():
+    """The seed rows as the first migration defines them."""
+    import importlib.util
+
+    path = os.path.join(ROOT, "alembic", "versions", "0001_rules_and_users.py")
+    spec = importlib.util.spec_from_file_location("_tecken_seed_migration", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def selected_database_kind():
