@@ -25,8 +25,12 @@ def _check_database(registry):
     return True, "ok; " + registry.rules.status()
 
 
-def heartbeat(request):
-    registry = request.registry
+def run_checks(registry):
+    """Run every health check concurrently under the deadline.
+
+    Returns ``{name: {"ok": bool, "detail": str}}``; used by ``/__heartbeat__``
+    and by the console dashboard, so both always show the same checks.
+    """
     checks = {
         "database": lambda: _check_database(registry),
         "cache": registry.cache.check,
@@ -48,6 +52,11 @@ def heartbeat(request):
             ok, detail = False, f"{type(exc).__name__}"
         results[name] = {"ok": bool(ok), "detail": str(detail)}
     pool.shutdown(wait=False, cancel_futures=True)
+    return results
+
+
+def heartbeat(request):
+    results = run_checks(request.registry)
     healthy = all(r["ok"] for r in results.values())
     return json_response(200 if healthy else 500, {"status": "ok" if healthy else "error", "checks": results})
 
