@@ -21,9 +21,7 @@ Parameters (GET, all optional; unknown ones are ignored, the last value wins):
   newest / largest first), ``page`` (list only; 100 rows a page).
 """
 
-import csv
 import datetime
-import io
 import logging
 import math
 import re
@@ -31,7 +29,7 @@ import re
 from pyramid.response import Response
 from sqlalchemy.exc import SQLAlchemyError
 
-from .. import reports
+from .. import csvstream, reports
 from .common import admin_route, admin_view, html_error
 
 log = logging.getLogger(__name__)
@@ -55,7 +53,6 @@ FORM_FIELDS = (
 EXPORT_COLUMNS = (
     "id", "symbol", "debugid", "filename", "code_file", "code_id", "count", "created_at", "modified_at",
 )
-EXPORT_CHUNK_ROWS = 1000
 # A spreadsheet reads a cell starting with one of these as a formula (CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 LABELS = {
@@ -222,43 +219,6 @@ def export_row(row):
     return [neutralise(record[name]) for name in EXPORT_COLUMNS]
 
 
-class _CsvStream:
-    """The export's body: rows read in partitions from an open cursor.
-
-    A class rather than a generator so that ``close()`` (called by the WSGI
-    server even when the client leaves before the first chunk) always releases
-    the cursor and the connection.
-    """
-
-    def __init__(self, connection, result):
-        self.connection = connection
-        self.result = result
-
-    def __iter__(self):
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(EXPORT_COLUMNS)
-        try:
-            for partition in self.result.partitions(EXPORT_CHUNK_ROWS):
-                writer.writerows(export_row(row) for row in partition)
-                yield buffer.getvalue().encode("utf-8")
-                buffer.seek(0)
-                buffer.truncate()
-            tail = buffer.getvalue()
-            if tail:
-                yield tail.encode("utf-8")
-        finally:
-            self.close()
-
-    def close(self):
-        if self.connection is not None:
-            try:
-                self.result.close()
-            finally:
-                self.connection.close()
-                self.connection = None
-
-
 @admin_view("admin.missing_csv")
 def missing_symbols_csv(request):
     filters, errors, _form = read_filters(request)
@@ -272,28 +232,13 @@ def missing_symbols_csv(request):
     if request.method == "HEAD":
         return response
     engine = request.registry.dbengine
-    # Connect and start the query before answering: an unavailable database is
-    # a 503, never a truncated 200. A server-side cursor on PostgreSQL keeps
-    # memory flat however many rows match.
+    statement = reports.ordered(reports.filtered_select(filters, engine.dialect.name), filters)
     try:
-        connection = engine.connect()
-        try:
-            if engine.dialect.name == "postgresql":
-                # A server-side cursor is planned for its first 10 % of rows by
-                # default, which favours walking the sort index and filtering
-                # (seconds for a rare substring at a million rows); the export
-                # reads every row, so plan for all of them.
-                connection.exec_driver_sql("SET LOCAL cursor_tuple_fraction = 1.0")
-            result = connection.execution_options(stream_results=True, yield_per=EXPORT_CHUNK_ROWS).execute(
-                reports.ordered(reports.filtered_select(filters, engine.dialect.name), filters)
-            )
-        except Exception:
-            connection.close()
-            raise
+        connection, result = csvstream.start_query(engine, statement)
     except SQLAlchemyError as exc:
         log.warning("missing-symbol export: database error: %s", type(exc).__name__)
         return database_unavailable(request)
-    response.app_iter = _CsvStream(connection, result)
+    response.app_iter = csvstream.CsvStream(connection, result, EXPORT_COLUMNS, export_row)
     return response
 
 

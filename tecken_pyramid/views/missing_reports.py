@@ -1,41 +1,18 @@
 """``/missingsymbols.csv`` and ``/missingsymbols/`` (SPEC §6): public reports."""
 
-import csv
 import datetime
-import io
 import json
 import logging
 
 from pyramid.response import Response
 from sqlalchemy.exc import SQLAlchemyError
 
-from .. import reports
+from .. import csvstream, reports
 from .errors import json_response, method_not_allowed
 
 log = logging.getLogger(__name__)
 
 CSV_HEADER = ("debug_file", "debug_id", "code_file", "code_id")
-CSV_CHUNK_ROWS = 1000
-
-
-def _csv_chunks(connection, result):
-    """Stream the report: a server-side cursor on PostgreSQL, constant memory."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(CSV_HEADER)
-    try:
-        for partition in result.partitions(CSV_CHUNK_ROWS):
-            for row in partition:
-                writer.writerow(("" if v is None else v for v in row))
-            yield buffer.getvalue().encode("utf-8")
-            buffer.seek(0)
-            buffer.truncate()
-        tail = buffer.getvalue()
-        if tail:
-            yield tail.encode("utf-8")
-    finally:
-        result.close()
-        connection.close()
 
 
 def database_unavailable(exc):
@@ -52,21 +29,17 @@ def missing_symbols_csv(request):
     if request.method == "HEAD":
         return response
     engine = registry.dbengine
-    # Connect and run the query before answering, so an unavailable database
-    # is a 503 rather than a truncated 200.
     try:
-        connection = engine.connect()
-        try:
-            result = connection.execution_options(stream_results=True, yield_per=CSV_CHUNK_ROWS).execute(
-                reports.csv_report_select(engine.dialect.name)
-            )
-        except Exception:
-            connection.close()
-            raise
+        connection, result = csvstream.start_query(engine, reports.csv_report_select(engine.dialect.name))
     except SQLAlchemyError as exc:
         return database_unavailable(exc)
-    response.app_iter = _csv_chunks(connection, result)
+    response.app_iter = csvstream.CsvStream(connection, result, CSV_HEADER, _report_cells)
     return response
+
+
+def _report_cells(row):
+    # Values exactly as stored (scripts read this file); NULL is an empty field.
+    return ["" if value is None else value for value in row]
 
 
 def missing_symbols_json(request):
