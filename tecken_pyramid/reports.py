@@ -270,6 +270,20 @@ def page_select(f, dialect_name, batch_size=BATCH_SIZE):
     return ordered(select(*T.c).join_from(T, ids, T.c.id == ids.c.id), f)
 
 
+def fetch_page(engine, f, batch_size=BATCH_SIZE):
+    """(total_count, rows of the filter's page): what the JSON API and the console list.
+
+    A page past the end runs no page query (it would still walk the index).
+    Raises SQLAlchemyError when the database is unavailable.
+    """
+    dialect = engine.dialect.name
+    with engine.connect() as connection:
+        total = connection.execute(count_select(f, dialect)).scalar_one()
+        if (f.page - 1) * batch_size >= total:
+            return total, []
+        return total, connection.execute(page_select(f, dialect, batch_size)).all()
+
+
 def count_select(f, dialect_name):
     stmt = select(func.count()).select_from(T)
     clause = where_clause(f, dialect_name)

@@ -171,13 +171,8 @@ def missing_symbols(request):
     }
     if errors:
         return context
-    engine = request.registry.dbengine
-    dialect = engine.dialect.name
     try:
-        with engine.connect() as connection:
-            total = connection.execute(reports.count_select(filters, dialect)).scalar_one()
-            offset = (filters.page - 1) * reports.BATCH_SIZE
-            rows = connection.execute(reports.page_select(filters, dialect)).all() if offset < total else []
+        total, rows = reports.fetch_page(request.registry.dbengine, filters)
     except SQLAlchemyError as exc:
         log.warning("missing-symbol browser: database error: %s", type(exc).__name__)
         return database_unavailable(request)

@@ -44,17 +44,12 @@ def _report_cells(row):
 
 def missing_symbols_json(request):
     engine = request.registry.dbengine
-    dialect = engine.dialect.name
     params = reports.raw_params(request.environ.get("QUERY_STRING", ""))
     filters, errors = reports.parse_filters(params)
     if errors:
         return json_response(400, {"errors": errors})
     try:
-        with engine.connect() as connection:
-            total = connection.execute(reports.count_select(filters, dialect)).scalar_one()
-            offset = (filters.page - 1) * reports.BATCH_SIZE
-            # A page past the end needs no page query (it would still walk the index).
-            rows = connection.execute(reports.page_select(filters, dialect)).all() if offset < total else []
+        total, rows = reports.fetch_page(engine, filters)
     except SQLAlchemyError as exc:
         return database_unavailable(exc)
     sort, descending = filters.order
