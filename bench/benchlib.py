@@ -12,6 +12,21 @@ BIN = os.path.join(ROOT, ".venv", "bin")
 PYTHON = os.path.join(BIN, "python") if os.path.exists(os.path.join(BIN, "python")) else sys.executable
 
 
+def migrate(database_url):
+    """Run the real `tecken-pyramid migrate` against database_url."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TECKEN_")}
+    env["TECKEN_DATABASE_URL"] = database_url
+    out = subprocess.run(
+        [os.path.join(BIN, "tecken-pyramid"), "migrate", os.path.join(ROOT, "development.ini")],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"migrate failed: {out.stderr.strip()[-2000:]}")
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

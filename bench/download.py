@@ -25,6 +25,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from benchlib import (  # noqa: E402
+    migrate,
     BIN,
     PYTHON,
     ROOT,
@@ -114,16 +115,7 @@ class Services:
             f.write(b"MODULE windows x86_64 bench xul.pdb\n")
         os.makedirs(os.path.join(self.symbols_dir, "try"))
 
-        env = dict(os.environ, TECKEN_DATABASE_URL=self.db_url)
-        out = subprocess.run(
-            [os.path.join(BIN, "tecken-pyramid"), "migrate", os.path.join(ROOT, "development.ini")],
-            env=env,
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-        )
-        if out.returncode != 0:
-            raise RuntimeError(f"migrate failed: {out.stderr.strip()}")
+        migrate(self.db_url)
 
         # pserve with production.ini's app and server, but 4 threads like the baselines.
         self.ini = os.path.join(self.tmp, "bench.ini")

@@ -36,7 +36,7 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from benchlib import BIN, PYTHON, ROOT, fmt_ms, percentile, table  # noqa: E402
+from benchlib import PYTHON, ROOT, fmt_ms, migrate, percentile, table  # noqa: E402
 
 UTC = datetime.UTC
 DEFAULT_PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -156,17 +156,7 @@ class BenchDatabase:
             self.dsn = self.url.replace("postgresql+psycopg://", "postgresql://")
 
     def migrate(self):
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TECKEN_")}
-        env["TECKEN_DATABASE_URL"] = self.url
-        out = subprocess.run(
-            [os.path.join(BIN, "tecken-pyramid"), "migrate", os.path.join(ROOT, "development.ini")],
-            env=env,
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-        )
-        if out.returncode != 0:
-            raise RuntimeError(f"migrate failed: {out.stderr.strip()[-2000:]}")
+        migrate(self.url)
 
     # -- seeding ----------------------------------------------------------------------------
     COLUMNS = (

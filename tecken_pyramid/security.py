@@ -124,10 +124,9 @@ class LoginThrottle:
 
     def locked(self, username, address):
         _fails, lock = self._keys(username, address)
-        try:
-            return bool(self.cache.get_many([lock]))
-        except CacheUnavailable:  # pragma: no cover - get_many never raises
-            return bool(self.fallback.get_many([lock]))
+        # get_many never raises (a memcached failure reads as a miss), and a lock
+        # set while memcached was down lives in the fallback: consult both.
+        return bool(self.cache.get_many([lock])) or bool(self.fallback.get_many([lock]))
 
     def failed(self, username, address):
         fails, lock = self._keys(username, address)

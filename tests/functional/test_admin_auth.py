@@ -106,3 +106,13 @@ def test_download_post_is_still_405_not_a_csrf_400(app):
 def test_downloads_and_home_set_no_cookie(app):
     assert "Set-Cookie" not in app.get("/", status=200).headers
     assert "Set-Cookie" not in app.get("/xul.pdb/ABC/xul.sym", status=404).headers
+
+
+def test_throttle_still_locks_while_memcached_is_down(make_app, db, symbols_dir, memcached_clean):
+    # Failures counted in the in-process fallback must lock too.
+    create_user(db, "admin", "correct-horse")
+    app = make_app(symbol_urls=str(symbols_dir), memcached_servers=memcached_clean.address)
+    memcached_clean.stop()
+    for _ in range(5):
+        login(app, "admin", "wrong-password", status=400)
+    login(app, "admin", "correct-horse", status=429)
