@@ -11,8 +11,10 @@ that line and exit 1 without a traceback.
 """
 
 import dataclasses
+import ipaddress
 import os
 import re
+import urllib.parse
 import secrets
 from collections.abc import Mapping
 
@@ -48,6 +50,9 @@ class Settings:
     storage_retries: int
     storage_deadline: float
     rules_refresh_seconds: float
+    access_log: bool
+    public_url: str  # "" = absolute URLs from a validated Host header
+    metrics_allowed_addresses: tuple  # of ipaddress networks
     # Internal knobs (ini only, not part of SPEC's table): tests shrink them.
     memcached_dead_retry_seconds: float
     missing_symbol_retry_max_seconds: float
@@ -135,6 +140,43 @@ def _database(name, value):
     if url.startswith("postgresql+psycopg://") and len(url) <= len("postgresql+psycopg://"):
         raise ConfigError(f"{name}: the PostgreSQL URL names no host or database")
     return url
+
+
+DEFAULT_METRICS_ALLOWED = "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"
+
+
+def _networks(name, value):
+    networks = []
+    for item in _list(value):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ConfigError(f"{name}: expected comma-separated addresses or CIDRs, got {item!r}") from None
+    return tuple(networks)
+
+
+def _public_url(name, value):
+    """``scheme://host[:port][/path]`` without query, fragment or user-info; no trailing '/'."""
+    url = value.strip()
+    if not url:
+        return ""
+    parts = urllib.parse.urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.query
+        or parts.fragment
+        or "@" in parts.netloc
+        or port == -1
+        or not url.isascii()
+        or re.search(r"[\x00-\x20\x7f\\\"'<>`{}|^]", url)
+    ):
+        raise ConfigError(f"{name}: expected http(s)://HOST[:PORT][/PATH], got {value!r}")
+    return url.rstrip("/")
 
 
 def _redact(url):
@@ -281,6 +323,11 @@ def load(ini: Mapping, environ: Mapping | None = None, here: str | None = None) 
         storage_deadline=seconds("tecken.storage_deadline", "TECKEN_STORAGE_DEADLINE", "15"),
         rules_refresh_seconds=seconds(
             "tecken.rules_refresh_seconds", "TECKEN_RULES_REFRESH_SECONDS", "5", positive=False
+        ),
+        access_log=boolean("tecken.access_log", "TECKEN_ACCESS_LOG", "true"),
+        public_url=_public_url(*raw("tecken.public_url", "TECKEN_PUBLIC_URL", "")),
+        metrics_allowed_addresses=_networks(
+            *raw("tecken.metrics_allowed_addresses", "TECKEN_METRICS_ALLOWED_ADDRESSES", DEFAULT_METRICS_ALLOWED)
         ),
         memcached_dead_retry_seconds=seconds(
             "tecken.memcached_dead_retry_seconds", "TECKEN_MEMCACHED_DEAD_RETRY_SECONDS", "30"

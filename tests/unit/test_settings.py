@@ -449,3 +449,39 @@ def test_symbol_file_prefix():
     s = settings(environ={"TECKEN_SYMBOL_FILE_PREFIX": "v9"})
     assert s.locations[0].key("xul.pdb", "abc", "xul.sym") == "v9/xul.pdb/ABC/xul.sym"
     assert "TECKEN_SYMBOL_FILE_PREFIX" in config_error(environ={"TECKEN_SYMBOL_FILE_PREFIX": "v 1"})
+
+
+# -- access log, public URL, metrics addresses (SPEC §1, §8) --------------------------------------
+def test_access_log_public_url_metrics_defaults():
+    s = settings()
+    assert s.access_log is True
+    assert s.public_url == ""
+    allowed = {str(n) for n in s.metrics_allowed_addresses}
+    assert {"127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"} <= allowed
+
+
+def test_access_log_off_and_bad_value():
+    assert settings(environ={"TECKEN_ACCESS_LOG": "false"}).access_log is False
+    assert "TECKEN_ACCESS_LOG" in config_error(environ={"TECKEN_ACCESS_LOG": "sometimes"})
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [("https://symbols.example.com/", "https://symbols.example.com"), ("http://h:8080/base", "http://h:8080/base")],
+)
+def test_public_url_accepted(value, expected):
+    assert settings(environ={"TECKEN_PUBLIC_URL": value}).public_url == expected
+
+
+@pytest.mark.parametrize(
+    "value", ["ftp://h", "https://user@h", "https://h/?q=1", "https://h/#f", "https://h:port", "h.example.com",
+              "https://h/a b", "https://h/\u00e9"],
+)
+def test_public_url_rejected(value):
+    assert "TECKEN_PUBLIC_URL" in config_error(environ={"TECKEN_PUBLIC_URL": value})
+
+
+def test_metrics_allowed_addresses():
+    s = settings(environ={"TECKEN_METRICS_ALLOWED_ADDRESSES": "203.0.113.7, 2001:db8::/32"})
+    assert [str(n) for n in s.metrics_allowed_addresses] == ["203.0.113.7/32", "2001:db8::/32"]
+    assert "TECKEN_METRICS_ALLOWED_ADDRESSES" in config_error(environ={"TECKEN_METRICS_ALLOWED_ADDRESSES": "10.0.0.0/33"})
