@@ -3,6 +3,20 @@
 ``pserve INI http_port=N`` passes ``http_port`` in ``global_conf``; no ini file
 mentions it (a value there would win over the command line, and a bare
 ``%(http_port)s`` would crash ``pserve INI``).
+
+Besides passing the ``[server:main]`` options on (strings; waitress parses them),
+the runner hardens waitress in two ways:
+
+- request framing (RFC 9112 §6.1): a request with both ``Transfer-Encoding`` and
+  ``Content-Length`` (or, on HTTP/1.0, any ``Transfer-Encoding``) is answered 400
+  with ``Connection: close`` and the connection is closed. waitress alone would
+  read the chunked body and then parse the bytes ``Content-Length`` counted as a
+  second request on the same connection (request smuggling behind a proxy that
+  framed the message by ``Content-Length``). It is decided in the HTTP parser,
+  before any WSGI code runs, so it holds on every path.
+- file descriptors: ``connection_limit`` connections need as many descriptors; the
+  soft ``RLIMIT_NOFILE`` is raised towards the hard limit so that accepting does
+  not fail with EMFILE first.
 """
 
 import logging
@@ -10,8 +24,69 @@ import signal
 import sys
 
 import waitress
+import waitress.server
+from waitress.channel import HTTPChannel
+from waitress.parser import HTTPRequestParser, ParsingError
 
 log = logging.getLogger(__name__)
+
+# Descriptors per connection beyond the socket (waitress may spill a large body or
+# answer to a temporary file) plus the process's own (database, memcached, storage).
+_FD_RESERVE = 256
+
+
+class StrictFramingParser(HTTPRequestParser):
+    """waitress's parser, refusing ambiguous message framing (RFC 9112 §6.1, §6.3)."""
+
+    def parse_header(self, header_plus):
+        super().parse_header(header_plus)
+        # waitress pops TRANSFER_ENCODING for HTTP/1.1 (and sets ``chunked``); for
+        # HTTP/1.0 it leaves it in the headers and frames the body by Content-Length.
+        # A ParsingError becomes waitress's own 400, which closes the connection
+        # and drops whatever else the client pipelined on it.
+        if self.chunked and "CONTENT_LENGTH" in self.headers:
+            raise ParsingError("Both Transfer-Encoding and Content-Length are present")
+        if "TRANSFER_ENCODING" in self.headers:
+            raise ParsingError("Transfer-Encoding is not allowed in an HTTP/1.0 request")
+
+
+class StrictFramingChannel(HTTPChannel):
+    parser_class = StrictFramingParser
+
+
+def create_server(app, **kw):
+    """``waitress.server.create_server`` with the project's channel on every listener."""
+    server = waitress.server.create_server(app, **kw)
+    for dispatcher in list(server._map.values()):
+        if isinstance(dispatcher, waitress.server.BaseWSGIServer):
+            dispatcher.channel_class = StrictFramingChannel
+    return server
+
+
+def raise_open_files_limit(connection_limit):
+    """Raise the soft RLIMIT_NOFILE so that ``connection_limit`` connections fit (best effort)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on POSIX
+        return
+    try:
+        needed = int(connection_limit) + _FD_RESERVE
+    except ValueError:
+        return  # waitress refuses the value itself
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return
+    target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    if target > soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError):  # pragma: no cover - a restricted environment
+            target = soft
+    if target < needed:
+        log.warning(
+            "open files limit %s is below connection_limit %s + %s: raise the hard limit (ulimit -Hn)",
+            target, connection_limit, _FD_RESERVE,
+        )
 
 
 def serve(app, global_conf, **kw):
@@ -29,4 +104,5 @@ def serve(app, global_conf, **kw):
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     kw.setdefault("ident", "tecken-pyramid")
-    waitress.serve(app, port=port, **kw)
+    raise_open_files_limit(kw.get("connection_limit", 100))
+    waitress.serve(app, port=port, _server=create_server, **kw)
