@@ -60,13 +60,21 @@ class RateLimitedLog:
 
 
 class InProcessCache:
-    """Per-process TTL cache; the embedded default (nothing shared to invalidate)."""
+    """Per-process TTL cache; the embedded default (nothing shared to invalidate).
+
+    Each entry holds ``(value, expires_at)`` with an absolute expiry on the
+    cache's own clock: cachetools' TLRU recomputes an expiry on every set, so a
+    relative TTL stored in the entry would restart a counter's window on every
+    increment. With the absolute time, ``incr`` keeps the window fixed at its
+    first increment, as memcached's ``add`` + ``incr`` does.
+    """
 
     shared = False
     name = "in-process"
 
-    def __init__(self, maxsize=200_000):
-        self._data = cachetools.TLRUCache(maxsize=maxsize, ttu=lambda _k, v, now: now + v[1])
+    def __init__(self, maxsize=200_000, timer=time.monotonic):
+        self._data = cachetools.TLRUCache(maxsize=maxsize, ttu=lambda _k, v, _now: v[1], timer=timer)
+        self._timer = timer
         self._lock = threading.Lock()
 
     def get_many(self, keys):
@@ -82,8 +90,9 @@ class InProcessCache:
         if ttl <= 0:
             return
         with self._lock:
+            expires_at = self._timer() + ttl
             for key, value in values.items():
-                self._data[key] = (value, ttl)
+                self._data[key] = (value, expires_at)
 
     def add(self, key, value, ttl):
         """Atomically claim ``key``; True when this caller set it."""
@@ -91,18 +100,18 @@ class InProcessCache:
             if self._data.get(key) is not None:
                 return True if ttl <= 0 else False
             if ttl > 0:
-                self._data[key] = (value, ttl)
+                self._data[key] = (value, self._timer() + ttl)
             return True
 
     def incr(self, key, ttl):
+        """Count within one window of ``ttl`` seconds, fixed at the first increment."""
         with self._lock:
             entry = self._data.get(key)
-            count = (entry[0] if entry else 0) + 1
-            # Keep the window's original expiry by not resetting it on increments.
             if entry is None:
-                self._data[key] = (count, ttl)
-            else:
-                self._data[key] = (count, entry[1])
+                self._data[key] = (1, self._timer() + ttl)
+                return 1
+            count = entry[0] + 1
+            self._data[key] = (count, entry[1])
             return count
 
     def delete_many(self, keys):
@@ -144,6 +153,43 @@ def _rendezvous_hasher():
     return RendezvousHash(hash_function=_crc32)
 
 
+class RetryingHashClient(HashClient):
+    """``HashClient`` whose dead servers come back ``dead_timeout`` after their own failure.
+
+    pymemcache re-checks dead servers only when ``dead_timeout`` has passed since
+    its *last check*, and moves that clock on every check even when no server was
+    due, so a server that failed just before a check stayed out for nearly twice
+    ``dead_timeout`` (about 60 s with our 30 s). SPEC §5 wants a failed server
+    retried at least every 30 s measured from its failure: each dead server is
+    due on its own clock here. The ring bookkeeping is also guarded by a lock:
+    HashClient mutates it from whichever waitress thread saw the failure.
+    """
+
+    def __init__(self, *args, **kwargs):
+        self._ring_lock = threading.RLock()
+        super().__init__(*args, **kwargs)
+
+    def _retry_dead(self):
+        now = time.time()
+        with self._ring_lock:
+            due = [server for server, dead_at in self._dead_clients.items() if now - dead_at >= self.dead_timeout]
+            for server in due:
+                log.info("memcached %s: retrying after %.0f s", self._make_client_key(server), self.dead_timeout)
+                self.add_server(server)
+                del self._dead_clients[server]
+            self._last_dead_check_time = now
+
+    def _mark_failed_server(self, server):
+        with self._ring_lock:
+            if server in self._dead_clients:
+                return  # another thread already took it out of the ring
+            super()._mark_failed_server(server)
+
+    def dead_servers(self):
+        with self._ring_lock:
+            return {self._make_client_key(server): dead_at for server, dead_at in self._dead_clients.items()}
+
+
 class MemcachedCache:
     """pymemcache HashClient; failures are cache misses, never errors."""
 
@@ -153,7 +199,7 @@ class MemcachedCache:
     def __init__(self, servers, *, dead_retry=30.0, metrics=None, timeout=0.25):
         self.servers = servers
         self.metrics = metrics
-        self.client = HashClient(
+        self.client = RetryingHashClient(
             list(servers),
             hasher=_rendezvous_hasher,
             connect_timeout=timeout,
