@@ -89,29 +89,36 @@ class MissingSymbolRecorder:
         values = (symbol, debugid, filename, code_file or "", code_id or "")
         if any(len(v) > MAX_LENGTH for v in values):
             return False
-        if not self._claim(values):
-            return False
-        row = (symbol, debugid, filename, code_file or None, code_id or None, utcnow())
-        if self.settings.missing_symbol_queue_size == 0:
+        guarded = self.settings.missing_symbol_guard_seconds > 0
+        key = hashed_key("ms", *values) if guarded else None
+        if guarded and self._claimed_here(key):
+            return False  # a repeat this process already recorded
+        if self.settings.missing_symbol_queue_size == 0 or self.queue.full():
+            # Nothing can be queued: drop it *without* claiming the guard, so that
+            # the next miss of these five strings is recorded once there is room.
             self._dropped()
             return False
+        if guarded and not self._claim(key):
+            return False
+        row = (symbol, debugid, filename, code_file or None, code_id or None, utcnow())
         try:
             self.queue.put_nowait(row)
-        except queue.Full:
+        except queue.Full:  # filled by another thread since the check above
+            if guarded:
+                self._release(key)
             self._dropped()
             return False
         self._idle.clear()
         self.metrics.missing_queue.set(self.queue.qsize())
         return True
 
-    def _claim(self, values):
-        ttl = self.settings.missing_symbol_guard_seconds
-        if ttl <= 0:
-            return True
-        key = hashed_key("ms", *values)
+    def _claimed_here(self, key):
         with self._claimed_lock:
-            if key in self._claimed:
-                return False
+            return key in self._claimed
+
+    def _claim(self, key):
+        """Claim the repeat guard atomically; True when this request holds it."""
+        ttl = self.settings.missing_symbol_guard_seconds
         try:
             claimed = self.cache.add(key, b"1", ttl)
         except CacheUnavailable:
@@ -121,6 +128,16 @@ class MissingSymbolRecorder:
             with self._claimed_lock:
                 self._claimed[key] = True
         return claimed
+
+    def _release(self, key):
+        """Give back a claim whose record was dropped (a dropped miss must not stay guarded)."""
+        with self._claimed_lock:
+            self._claimed.pop(key, None)
+        self._fallback_guard.delete_many([key])
+        try:
+            self.cache.delete_many([key])
+        except CacheUnavailable:
+            pass  # it expires with the guard's TTL; nothing better to do while memcached is down
 
     def _dropped(self):
         self.metrics.missing_dropped.inc()

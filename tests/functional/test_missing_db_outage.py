@@ -217,6 +217,38 @@ def test_queue_size_zero_drops_every_record(make_app, outage, table, symbols_dir
     assert metric(app, "tecken_missing_symbol_dropped_total") == 3
 
 
+def test_a_dropped_miss_keeps_no_repeat_guard(make_app, outage, table, symbols_dir):
+    """Issue 6, fault 4: a miss dropped on a full queue must not claim its guard, or it
+    would not be recorded for the guard's 24 h when it comes again."""
+    app = outage_app(make_app, outage, symbols_dir, missing_symbol_queue_size="2")
+    outage.cut()
+    miss(app, 0, prefix="g")  # taken by the writer, retried while the database is away
+    wait_failures(app)
+    miss(app, 1, prefix="g")
+    miss(app, 2, prefix="g")  # the queue (2) is now full
+    miss(app, 3, prefix="g")  # dropped
+    assert metric(app, "tecken_missing_symbol_dropped_total") == 1
+    outage.restore()
+    table.wait_for(lambda rows: len(rows) == 3, timeout=10)
+    wait_idle(app)
+    miss(app, 3, prefix="g")  # the dropped one, again: recorded now
+    miss(app, 1, prefix="g")  # a recorded one, again: still guarded
+    table.wait_for(lambda rows: len(rows) == 4, timeout=10)
+    wait_idle(app)
+    assert table.summary() == expected(f"g{i}" for i in range(4))
+
+
+def test_queue_size_zero_claims_no_guard(make_app, outage, table, symbols_dir, memcached_clean):
+    app = outage_app(
+        make_app, outage, symbols_dir, missing_symbol_queue_size="0", memcached_servers=memcached_clean.address
+    )
+    miss(app, 0, prefix="n")
+    from tecken_pyramid.cache import hashed_key
+
+    guard = hashed_key("ms", "xul.pdb", "ABC123", "n0.sym", "xul.dll", "5CF")
+    assert app.registry.cache.get_many([guard]) == {}
+
+
 @pytest.mark.parametrize("queued", [0, 3])
 def test_shutdown_flushes_what_is_queued(make_app, outage, table, symbols_dir, queued):
     """stop() (SIGTERM/SIGINT) keeps retrying for up to 5 s: both the batch the writer holds
