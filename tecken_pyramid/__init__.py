@@ -36,6 +36,8 @@ def make_app(tecken, ini_settings=None, start_background=True):
     config.include(".storage")
     # The missing-symbol log: recorder, background writer, reports.
     config.include(".missing")
+    # Health checks (database, cache, storage) on one bounded pool per process.
+    config.include(".health")
     # Templates for the HTML pages (home, HTML 404s).
     config.include("pyramid_jinja2")
     config.add_jinja2_renderer(".jinja2")
@@ -64,6 +66,7 @@ def shutdown(registry, flush_seconds=5.0):
     """Stop background work; the missing-symbol writer flushes for up to 5 s."""
     registry.missing.stop(timeout=flush_seconds)
     registry.rules.stop()
+    registry.health.close()
     registry.storage.close()
     registry.cache.close()
     registry.dbengine.dispose()
