@@ -1,4 +1,11 @@
-"""Prometheus metrics (SPEC §8), one registry per app so tests can build many apps."""
+"""Prometheus metrics (SPEC §8), one registry per app so tests can build many apps.
+
+``/metrics`` answers only clients whose address is in
+``TECKEN_METRICS_ALLOWED_ADDRESSES`` (default: loopback and the private ranges);
+everyone else gets the JSON 404, as if nothing were there.
+"""
+
+import ipaddress
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -39,7 +46,22 @@ class Metrics:
         )
 
 
+def address_allowed(address, networks):
+    """Whether ``REMOTE_ADDR`` lies in one of ``networks`` (an unparsable one does not)."""
+    try:
+        ip = ipaddress.ip_address((address or "").split("%", 1)[0])
+    except ValueError:
+        return False
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # ::ffff:10.0.0.1 from a dual-stack socket
+    return any(ip in network for network in networks)
+
+
 def metrics_view(request):
+    if not address_allowed(request.environ.get("REMOTE_ADDR"), request.registry.tecken.metrics_allowed_addresses):
+        from .views.errors import json_not_found, request_path
+
+        return json_not_found(request_path(request))
     body = generate_latest(request.registry.metrics.registry)
     response = Response(body=body)
     response.headers["Content-Type"] = CONTENT_TYPE_LATEST

@@ -340,7 +340,10 @@ class AppFactory:
             end = time.monotonic() + 10
             while app.registry.rules.current.source != "database" and time.monotonic() < end:
                 time.sleep(0.01)
-        testapp = webtest.TestApp(app, extra_environ={"HTTP_HOST": "symbols.example.com"})
+        # waitress always sets REMOTE_ADDR; /metrics and the login throttle read it.
+        testapp = webtest.TestApp(
+            app, extra_environ={"HTTP_HOST": "symbols.example.com", "REMOTE_ADDR": "127.0.0.1"}
+        )
         testapp.registry = app.registry
         return testapp
 
