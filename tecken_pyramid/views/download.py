@@ -132,8 +132,25 @@ def download(context, request):
     return _answer(404, "Symbol Not Found", "not-found", debug_time=elapsed)
 
 
+# The CORS preflight (SPEC §2): lets a web page send ``Debug: true`` (a non-safelisted
+# header, so the browser asks first). A 204 has no body and no Content-Length.
+PREFLIGHT_METHODS = frozenset({"GET", "HEAD"})
+PREFLIGHT_HEADERS = (
+    ("Access-Control-Allow-Origin", "*"),
+    ("Access-Control-Allow-Methods", "GET, HEAD"),
+    ("Access-Control-Allow-Headers", "Debug"),
+    ("Access-Control-Max-Age", "86400"),
+)
+
+
 @view_config(context=SymbolFile)
 def download_method_not_allowed(context, request):
+    # Only methods other than GET and HEAD get here, so the download path pays nothing.
+    if (
+        request.method == "OPTIONS"
+        and request.environ.get("HTTP_ACCESS_CONTROL_REQUEST_METHOD") in PREFLIGHT_METHODS
+    ):
+        return Response(status=204, headerlist=list(PREFLIGHT_HEADERS))
     return method_not_allowed(request)
 
 

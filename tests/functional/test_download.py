@@ -1269,8 +1269,13 @@ def test_methods_over_waitress(served_local):
         body = b"data" if method in ("POST", "PUT") else b""
         r = raw_request(port, method, f"/xul.pdb/{D}/xul.sym", body=body)
         assert_405(r, method, f"/xul.pdb/{D}/xul.sym")
+    # A CORS preflight is the one OPTIONS that is answered (204; test_download_cors.py);
+    # any other OPTIONS is the 405.
     preflight = [("Origin", "https://profiler.firefox.com"), ("Access-Control-Request-Method", "GET")]
     r = raw_request(port, "OPTIONS", f"/xul.pdb/{D}/xul.sym", headers=preflight)
+    assert r.status_int == 204 and r.body == b""
+    assert r.headers["Access-Control-Allow-Headers"] == "Debug"
+    r = raw_request(port, "OPTIONS", f"/xul.pdb/{D}/xul.sym", headers=[("Origin", "https://profiler.firefox.com")])
     assert_405(r, "OPTIONS", f"/xul.pdb/{D}/xul.sym")
     assert_download(raw_request(port, "GET", f"/xul.pdb/{D}/xul.sym"), 302, "found")
     assert_download(raw_request(port, "HEAD", f"/xul.pdb/{D}/xul.sym"), 200, "found")
