@@ -5,6 +5,7 @@ import sys
 
 from pyramid.config import Configurator
 
+from . import accesslog
 from . import settings as settings_mod
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,8 @@ def make_app(tecken, ini_settings=None, start_background=True):
     app = config.make_wsgi_app()
     if start_background:
         start(app.registry)
-    return app
+    # Outermost: one JSON access-log line and an X-Request-Id for every answer.
+    return accesslog.wrap(app, tecken)
 
 
 def start(registry):
