@@ -264,6 +264,16 @@ def scenarios(services):
             "found",
             location_has="Signature",
         ),
+        Scenario(
+            "c0",
+            "tecken: as (c), access log off (its cost = c0 - c)",
+            "tecken",
+            FOUND_PATH,
+            302,
+            "found",
+            env={"TECKEN_ACCESS_LOG": "false"},
+            location_has="Signature",
+        ),
         Scenario("d", "tecken: S3 private, memcached hit -> 404", "tecken", MISSING_PATH, 404, "not-found"),
         Scenario(
             "e", "tecken: extension not allowed -> 404", "tecken", EXT_PATH, 404, "extension-not-allowed"

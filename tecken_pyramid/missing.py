@@ -67,14 +67,12 @@ class MissingSymbolRecorder:
         self.metrics = metrics
         self.queue = queue.Queue(maxsize=max(settings.missing_symbol_queue_size, 1))
         self._fallback_guard = InProcessCache(maxsize=100_000)
-        # Guards this process itself claimed, until they expire: a repeated miss
-        # then costs no memcached round trip. (Claims lost to other processes are
-        # not remembered: their expiry is unknown here.)
-        self._claimed = (
-            cachetools.TTLCache(maxsize=100_000, ttl=settings.missing_symbol_guard_seconds)
-            if settings.missing_symbol_guard_seconds > 0
-            else None
-        )
+        # Guards known to be held -- claimed here, or lost to another process (or
+        # to this one before a restart) -- until the guard itself expires: a
+        # repeated miss then costs no memcached round trip. Each entry expires at
+        # the guard's own expiry, which the guard's value carries.
+        self._claimed = cachetools.TLRUCache(maxsize=100_000, ttu=lambda _k, expires_at, _now: expires_at,
+                                             timer=time.time)
         self._claimed_lock = threading.Lock()
         self._overflow_log = RateLimitedLog(log, 60.0)
         self._fail_log = RateLimitedLog(log, 60.0)
@@ -117,17 +115,37 @@ class MissingSymbolRecorder:
             return key in self._claimed
 
     def _claim(self, key):
-        """Claim the repeat guard atomically; True when this request holds it."""
+        """Claim the repeat guard atomically; True when this request holds it.
+
+        The guard's value is its expiry (Unix time). A claim lost to another holder
+        reads that value once and remembers the guard until then, so that every
+        later repeat is answered here without a round trip.
+        """
         ttl = self.settings.missing_symbol_guard_seconds
+        expires_at = time.time() + ttl
+        value = b"%d" % int(expires_at)
         try:
-            claimed = self.cache.add(key, b"1", ttl)
+            claimed = self.cache.add(key, value, ttl)
+            if not claimed:
+                expires_at = self._holder_expiry(self.cache, key)
         except CacheUnavailable:
             # The shared cache is down: guard in-process rather than record every miss.
-            claimed = self._fallback_guard.add(key, b"1", ttl)
-        if claimed:
+            claimed = self._fallback_guard.add(key, value, ttl)
+            if not claimed:
+                expires_at = self._holder_expiry(self._fallback_guard, key)
+        if expires_at is not None and expires_at > time.time():
             with self._claimed_lock:
-                self._claimed[key] = True
+                self._claimed[key] = min(expires_at, time.time() + ttl)
         return claimed
+
+    @staticmethod
+    def _holder_expiry(cache, key):
+        """When the guard someone else holds expires, or None when unknown."""
+        value = cache.get_many([key]).get(key)
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            return None  # gone meanwhile, or written by an older version
 
     def _release(self, key):
         """Give back a claim whose record was dropped (a dropped miss must not stay guarded)."""

@@ -464,3 +464,40 @@ def test_guard_longer_than_30_days_still_blocks_repeats_in_memcached(make_app, s
     assert app.registry.missing.wait_idle()
     r = app.get("/missingsymbols/?symbol=long.pdb")
     assert [rec["count"] for rec in r.json["records"]] == [1]
+
+
+def memcached_sets(server):
+    """memcached's own count of storage commands (set/add), read over its socket."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", server.port), timeout=2) as s:
+        s.sendall(b"stats\r\n")
+        data = b""
+        while not data.endswith(b"END\r\n"):
+            data += s.recv(65536)
+    stats = dict(line.split()[1:3] for line in data.decode().splitlines() if line.startswith("STAT "))
+    return int(stats["cmd_set"])
+
+
+def test_a_claim_lost_to_another_process_is_remembered_until_the_guard_expires(
+    make_app, table, symbols_dir, memcached_clean
+):
+    """Issue 7: a process that loses the guard (to another process, or to its own
+    earlier life) must not pay a memcached ``add`` on every repeat, forever; and it
+    must record again once the guard has expired."""
+    shared = {"memcached_servers": memcached_clean.address, "missing_symbol_guard_seconds": "2"}
+    first, second = (make_app(symbol_urls=str(symbols_dir), **shared) for _ in range(2))
+    first.get(path(), status=404)  # claims the guard
+    second.get(path(), status=404)  # loses it: reads the guard's expiry once
+    before = memcached_sets(memcached_clean)
+    for _ in range(10):
+        second.get(path(), status=404)
+        first.get(path(), status=404)
+    assert memcached_sets(memcached_clean) == before, "repeats of a guarded miss still went to memcached"
+    wait_idle(first, second)
+    assert table.summary() == {("xul.pdb", DEBUG_ID, "xul.sym", None, None): 1}
+    time.sleep(2.2)  # the guard expires: the next miss is recorded again, once
+    second.get(path(), status=404)
+    first.get(path(), status=404)
+    wait_idle(first, second)
+    assert table.summary() == {("xul.pdb", DEBUG_ID, "xul.sym", None, None): 2}
