@@ -1,6 +1,7 @@
 """Database tables (SQLAlchemy 2 typed models). Alembic owns the schema."""
 
 import datetime
+import json
 
 from sqlalchemy import BigInteger, Boolean, DateTime, Index, Integer, MetaData, String, Text, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -52,6 +53,9 @@ class User(Base):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_login: Mapped[datetime.datetime | None] = mapped_column(DateTime(timezone=True))
+    # Part of every session's stamp (security.session_stamp): moving it on ends every
+    # session issued so far (logout, password reset, deactivation).
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class MissingSymbol(Base):
@@ -90,3 +94,15 @@ class AuditLog(Base):
     target: Mapped[str] = mapped_column(Text, default="")
     before: Mapped[str | None] = mapped_column(Text)
     after: Mapped[str | None] = mapped_column(Text)
+
+    @classmethod
+    def entry(cls, actor, action, target="", before=None, after=None):
+        """One row; ``before``/``after`` other than text are stored as sorted JSON.
+        Written by the console (actor: the signed-in user) and the command line."""
+
+        def text(value):
+            if value is None or isinstance(value, str):
+                return value
+            return json.dumps(value, sort_keys=True, default=str)
+
+        return cls(username=actor, action=action, target=target, before=text(before), after=text(after))

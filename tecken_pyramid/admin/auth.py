@@ -2,13 +2,12 @@
 
 import datetime
 
-from pyramid.httpexceptions import HTTPSeeOther
 from pyramid.security import forget, remember
 from pyramid.view import view_config
 
 from ..passwords import verify_password
-from ..security import find_user, safe_next
-from .common import html_error
+from ..security import AdminRoot, end_sessions, find_user, safe_next
+from .common import html_error, redirect
 
 
 @view_config(route_name="admin.login", request_method="GET", renderer="admin/login.jinja2")
@@ -16,7 +15,9 @@ def login_form(request):
     return {"next": safe_next(request.params.get("next")), "username": "", "error": None}
 
 
-@view_config(route_name="admin.login", request_method="POST", require_csrf=True, renderer="admin/login.jinja2")
+@view_config(
+    route_name="admin.login", request_method="POST", require_csrf=True, renderer="admin/login.jinja2"
+)
 def login(request):
     username = request.POST.get("username", "").strip()
     password = request.POST.get("password", "")
@@ -24,7 +25,9 @@ def login(request):
     address = request.environ.get("REMOTE_ADDR", "")
     throttle = request.registry.login_throttle
     if throttle.locked(username, address):
-        return html_error(request, 429, "Too many attempts", "Too many failed sign-ins: wait 5 minutes and try again.")
+        return html_error(
+            request, 429, "Too many attempts", "Too many failed sign-ins: wait 5 minutes and try again."
+        )
     user = find_user(request.dbsession, username) if username else None
     if user is None or not user.is_active or not verify_password(user.password_hash, password):
         throttle.failed(username, address)
@@ -35,15 +38,21 @@ def login(request):
     request.dbsession.commit()
     # A fresh session (and with it a fresh CSRF token) for the signed-in user.
     headers = remember(request, user.id)
-    return HTTPSeeOther(next_url, headers=headers)
+    return redirect(request, next_url, headers=headers)
 
 
 @view_config(route_name="admin.logout", request_method="POST", require_csrf=True)
 def logout(request):
+    user = request.identity
+    if user is not None:
+        # Deleting the cookie in this browser is not enough: a copy of it (or the
+        # user's other sessions) must not sign in afterwards either.
+        end_sessions(user)
+        request.dbsession.commit()
     headers = forget(request)
-    return HTTPSeeOther(request.route_path("admin.login"), headers=headers)
+    return redirect(request, request.route_path("admin.login"), headers=headers)
 
 
 def includeme(config):
-    config.add_route("admin.login", "/admin/login")
-    config.add_route("admin.logout", "/admin/logout")
+    config.add_route("admin.login", "/admin/login", factory=AdminRoot)
+    config.add_route("admin.logout", "/admin/logout", factory=AdminRoot)

@@ -13,38 +13,13 @@ from sqlalchemy.exc import IntegrityError
 
 from ..models import User
 from ..passwords import hash_password
+from ..security import end_sessions
+from ..users import MIN_PASSWORD, clean_username, password_problem, same_name, user_state, username_problem
 from .audit import utc_iso
 from .common import admin_post, admin_route, admin_view, audit, flash, html_error, see_other
 
-MIN_PASSWORD = 8
-MAX_PASSWORD = 1024
-MAX_USERNAME = 150
-
 TRUE_VALUES = ("1", "true", "on", "yes")
 FALSE_VALUES = ("0", "false", "off", "no")
-
-
-def username_problem(username):
-    if not username:
-        return "A username is required."
-    if len(username) > MAX_USERNAME:
-        return f"A username has at most {MAX_USERNAME} characters."
-    if any(c.isspace() or c < " " or c == "\x7f" for c in username):
-        return "A username has no spaces or control characters."
-    return None
-
-
-def password_problem(password):
-    if len(password) < MIN_PASSWORD:
-        return f"A password has at least {MIN_PASSWORD} characters."
-    if len(password) > MAX_PASSWORD:
-        return f"A password has at most {MAX_PASSWORD} characters."
-    return None
-
-
-def user_state(user):
-    """What the audit log records of a user (never the password hash)."""
-    return {"username": user.username, "superuser": user.is_superuser, "active": user.is_active}
 
 
 def active_superuser_ids(dbsession):
@@ -118,16 +93,15 @@ def user_detail(request):
 
 @admin_post("admin.users.create")
 def user_create(request):
-    username = request.POST.get("username", "").strip()
+    username = clean_username(request.POST.get("username", ""))
     password = request.POST.get("password", "")
     superuser = request.POST.get("superuser", "") in TRUE_VALUES
     problem = username_problem(username) or password_problem(password)
     if problem is None:
-        # Names differing only in case are refused too (Unicode-aware, on any database).
-        wanted = username.casefold()
-        taken = next((u for u in request.dbsession.scalars(select(User.username)) if u.casefold() == wanted), None)
+        # Names differing only in case are refused too (users.same_name).
+        taken = same_name(request.dbsession, username)
         if taken is not None:
-            problem = f"A user named {taken} already exists."
+            problem = f"A user named {taken.username} already exists."
     if problem is not None:
         flash(request, f"User not created: {problem}", "error")
         return see_other(request, "admin.users")
@@ -166,6 +140,9 @@ def _change_flags(request, field, label_on, label_off, action):
     before = user_state(user)
     if not refused:
         setattr(user, field, wanted)
+        if field == "is_active" and not wanted:
+            # Reactivating later must not bring back the sessions of before.
+            end_sessions(user)
         # Checked again once the change is written: SQLite takes its write lock
         # only now, and then sees whatever another request committed meanwhile.
         request.dbsession.flush()
@@ -204,6 +181,7 @@ def user_password(request):
         flash(request, f"Password not changed: {problem}", "error")
         return see_other(request, "admin.user", id=user.id)
     user.password_hash = hash_password(password)
+    end_sessions(user)
     # The hash never goes into the audit log, only the fact that it changed.
     audit(request, "user.password", user.username, {"password": "(previous)"}, {"password": "(reset)"})
     request.dbsession.commit()

@@ -155,8 +155,8 @@ def download_method_not_allowed(context, request):
 
 
 def _application_url(request):
-    url = request.application_url
-    if not url.isascii():
-        # A Host header with non-ASCII bytes must not make Location non-ASCII.
-        url = urllib.parse.quote(url, safe=":/[]@")
-    return url
+    # TECKEN_PUBLIC_URL, else a validated Host; a bad Host is a 400 text/plain (urls.BadHost),
+    # never echoed into Location. Imported here: one dictionary lookup once loaded.
+    from ..urls import download_base_url
+
+    return download_base_url(request)

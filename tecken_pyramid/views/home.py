@@ -3,6 +3,7 @@
 from pyramid.view import view_config
 
 from ..security_headers import html_response_headers
+from ..urls import application_url
 from .errors import method_not_allowed
 
 
@@ -14,7 +15,8 @@ def home(request):
     user = request.identity
     superuser = user is not None and user.is_superuser and user.is_active
     return {
-        "base_url": request.application_url,
+        # TECKEN_PUBLIC_URL or a validated Host (else urls.BadHost: a 400 page).
+        "base_url": application_url(request),
         # The rules this process applies (SPEC §7: shown to superusers only).
         "rules": request.registry.rules.current if superuser else None,
     }

@@ -1,0 +1,87 @@
+"""Absolute URLs of this application, never shaped by a raw ``Host`` header (SPEC §8).
+
+The base is ``TECKEN_PUBLIC_URL`` when it is set; otherwise ``scheme://host[:port]``
+from a ``Host`` that is a valid host name, IPv4 address or ``[IPv6]`` address with
+an optional numeric port. Any other ``Host`` raises :class:`BadHost`, which the
+error views answer with a 400 (so a hostile ``Host`` can neither change the shape
+of a ``Location`` nor inject into it).
+
+Used by the console's redirects, the home page and the local-directory download
+redirects; it is cheap enough for the download path (a dictionary lookup when
+``TECKEN_PUBLIC_URL`` is set, else one regular-expression match).
+"""
+
+import ipaddress
+import re
+
+from .locations import LOCAL
+
+# host name (IPv4 included) or [IPv6], then an optional port of 1-5 digits.
+_HOST = re.compile(
+    r"(?:(?P<name>[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62}))*\.?)"
+    r"|\[(?P<ipv6>[0-9A-Fa-f:.]{2,45})\])"
+    r"(?::(?P<port>[0-9]{1,5}))?\Z"
+)
+_SCHEMES = frozenset({"http", "https"})
+MAX_HOST = 261  # 253 characters of name, ':' and a port
+
+
+class BadHost(ValueError):
+    """The request's Host cannot be used to build an absolute URL (answered 400)."""
+
+
+def valid_host(host):
+    """True for ``host[:port]`` with a host name, IPv4 or ``[IPv6]`` and a port <= 65535."""
+    if not host or len(host) > MAX_HOST or not host.isascii():
+        return False
+    m = _HOST.match(host)
+    if m is None:
+        return False
+    if m.group("port") is not None and int(m.group("port")) > 65535:
+        return False
+    if m.group("ipv6") is not None:
+        try:
+            ipaddress.IPv6Address(m.group("ipv6"))
+        except ValueError:
+            return False
+    return True
+
+
+def application_url(request):
+    """``scheme://host[:port]`` (or TECKEN_PUBLIC_URL, which may carry a path), no trailing '/'.
+
+    Raises BadHost when TECKEN_PUBLIC_URL is unset and the Host header is not valid.
+    """
+    public = request.registry.tecken.public_url
+    if public:
+        return public
+    environ = request.environ
+    scheme = environ.get("wsgi.url_scheme", "http")
+    host = environ.get("HTTP_HOST")
+    if host is None:  # HTTP/1.0 without Host: the server's own name (configuration, not input)
+        host = f"{environ.get('SERVER_NAME', '')}:{environ.get('SERVER_PORT', '')}".rstrip(":")
+    if scheme not in _SCHEMES or not valid_host(host):
+        raise BadHost(host)
+    return f"{scheme}://{host}"
+
+
+def absolute_url(request, path):
+    """The absolute URL of a local, ASCII ``path`` (starting with '/'), for a Location."""
+    return application_url(request) + path
+
+
+def download_base_url(request):
+    """The base of local-directory download redirects (storage.redirect_url).
+
+    Only a local-directory location puts it into a Location; S3 redirects never do,
+    so with no local location configured the Host is not looked at (a bad Host must
+    not turn an S3 redirect into a 400). Otherwise a bad Host raises BadHost: a 400
+    (text/plain) rather than a redirect anywhere near it (views/errors.py). With
+    local and S3 locations mixed, a bad Host is a 400 on every found GET.
+    """
+    tecken = request.registry.tecken
+    if tecken.public_url:
+        return tecken.public_url
+    if not any(location.kind == LOCAL for location in tecken.all_locations):
+        return ""
+    return application_url(request)
