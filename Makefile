@@ -31,9 +31,10 @@ test: $(TESTING)
 	.ci/test
 
 bench: $(TESTING)
-	.ci/ensure-packages memcached wrk
+	.ci/ensure-packages memcached wrk haproxy
 	$(BIN)/python bench/download.py
 	$(BIN)/python bench/missing_symbols.py
+	$(BIN)/python bench/faults.py
 
 clean:
 	rm -rf $(VENV) var build *.egg-info
