@@ -5,12 +5,15 @@ stderr); 3 nothing to do. Never a traceback.
 """
 
 import argparse
+import contextlib
 import datetime
 import getpass
 import logging
 import os
 import re
 import sys
+
+from . import users
 
 KEY_SHAPE = re.compile(r"([^/]+)/([0-9A-Fa-f]+)/([^/]+)\Z")
 DB_HINT = "TECKEN_DATABASE_URL"
@@ -56,7 +59,8 @@ def _database_url(ini):
     if not url or not url.strip():
         raise OperationalError(f"configuration error: {DB_HINT} (sqlalchemy.url) is required")
     try:
-        return settings_mod._database("sqlalchemy.url" if "TECKEN_DATABASE_URL" not in os.environ else DB_HINT, url)
+        name = DB_HINT if DB_HINT in os.environ else "sqlalchemy.url"
+        return settings_mod._database(name, url)
     except settings_mod.ConfigError as exc:
         raise OperationalError(f"configuration error: {exc}") from None
 
@@ -66,29 +70,50 @@ def _db_error(exc):
     return OperationalError(f"database unavailable ({DB_HINT}): {type(exc).__name__}: {first}"[:500])
 
 
-def _engine(ini):
-    from .db import make_engine
+@contextlib.contextmanager
+def _database(ini):
+    """The one place the commands open the database: yields a connected engine.
 
-    return make_engine(_database_url(ini))
+    Opening covers creating a SQLite file's directory (which fails with an OSError
+    such as FileExistsError when a parent is a regular file) and a first connection
+    (an unreachable server, a file that cannot be created). Any failure then, and any
+    database error in the block, is the one line naming TECKEN_DATABASE_URL (SPEC §8).
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from .db import ensure_sqlite_directory, make_engine
+
+    url = _database_url(ini)
+    engine = None
+    try:
+        try:
+            ensure_sqlite_directory(url)
+        except OSError as exc:
+            message = f"database unavailable ({DB_HINT}): cannot create the SQLite file's directory: {exc}"
+            raise OperationalError(message[:500]) from None
+        engine = make_engine(url)
+        with engine.connect():
+            pass
+        yield engine
+    except SQLAlchemyError as exc:
+        raise _db_error(exc) from None
+    finally:
+        if engine is not None:
+            engine.dispose()
 
 
 def cmd_migrate(args):
-    from alembic import command
     from alembic.config import Config
     from alembic.runtime.migration import MigrationContext
-    from sqlalchemy.exc import SQLAlchemyError
 
-    url = _database_url(args.ini)
-    cfg = Config(args.ini)
-    cfg.attributes["database_url"] = url
-    try:
+    from alembic import command
+
+    with _database(args.ini) as engine:
+        cfg = Config(args.ini)
+        cfg.attributes["database_url"] = engine.url.render_as_string(hide_password=False)
         command.upgrade(cfg, "head")
-        engine = _engine(args.ini)
         with engine.connect() as connection:
             revision = MigrationContext.configure(connection).get_current_revision()
-        engine.dispose()
-    except SQLAlchemyError as exc:
-        raise _db_error(exc) from None
     print(f"database at revision {revision} (head)")
 
 
@@ -103,38 +128,46 @@ def _read_password(args):
         password = getpass.getpass("Password: ")
         if getpass.getpass("Password (again): ") != password:
             raise OperationalError("the passwords differ")
-    if len(password) < 8:
-        raise OperationalError("the password must have at least 8 characters")
+    problem = users.password_problem(password)
+    if problem is not None:
+        raise OperationalError(problem)
     return password
 
 
 def cmd_create_superuser(args):
-    from sqlalchemy import select
-    from sqlalchemy.exc import SQLAlchemyError
+    """Create a superuser, or reset an existing one's password and make them an
+    active superuser; the console's rules (users.py) and an audit row."""
     from sqlalchemy.orm import Session
 
-    from .models import User
+    from .models import AuditLog, User
     from .passwords import hash_password
+    from .security import end_sessions
 
-    username = args.username.strip()
-    if not username or len(username) > 150 or any(c.isspace() or c < " " for c in username):
-        raise OperationalError("the username must be 1-150 characters without spaces")
+    username = users.clean_username(args.username)
+    problem = users.username_problem(username)
+    if problem is not None:
+        raise OperationalError(problem)
     password = _read_password(args)
-    engine = _engine(args.ini)
-    try:
-        with Session(engine) as session, session.begin():
-            user = session.scalars(select(User).where(User.username == username)).one_or_none()
-            created = user is None
-            if created:
-                user = User(username=username)
-                session.add(user)
-            user.password_hash = hash_password(password)
-            user.is_superuser = True
-            user.is_active = True
-    except SQLAlchemyError as exc:
-        raise _db_error(exc) from None
-    finally:
-        engine.dispose()
+    with _database(args.ini) as engine, Session(engine) as session, session.begin():
+        user = users.same_name(session, username)
+        if user is not None and user.username != username:
+            raise OperationalError(
+                f"a user named {user.username} already exists (names differing only in case are one user)"
+            )
+        created = user is None
+        if created:
+            user = User(username=username)
+            session.add(user)
+            before = None
+        else:
+            before = {**users.user_state(user), "password": "(previous)"}
+            end_sessions(user)  # their earlier sessions end with the old password
+        user.password_hash = hash_password(password)
+        user.is_superuser = True
+        user.is_active = True
+        after = {**users.user_state(user), "password": "(set)" if created else "(reset)"}
+        action = "user.create" if created else "user.reset"
+        session.add(AuditLog.entry(users.COMMAND_LINE_ACTOR, action, username, before, after))
     print(f"{'created' if created else 'updated'} superuser {username}")
 
 
@@ -149,7 +182,8 @@ def cmd_invalidate(args):
     settings = _settings(args.ini)
     if not settings.memcached_servers:
         raise NothingToDo(
-            "nothing to invalidate: no memcached configured (the in-process cache belongs to each server process)"
+            "nothing to invalidate: no memcached configured "
+            "(the in-process cache belongs to each server process)"
         )
     from .cache import CacheUnavailable, MemcachedCache
     from .storage import SymbolLookup
@@ -166,27 +200,21 @@ def cmd_invalidate(args):
 
 def cmd_cleanse(args):
     from sqlalchemy import delete, func, select
-    from sqlalchemy.exc import SQLAlchemyError
 
     from .models import MissingSymbol
 
     cutoff = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=args.days)
-    engine = _engine(args.ini)
     table = MissingSymbol.__table__
-    try:
-        with engine.begin() as connection:
-            if engine.dialect.name == "sqlite":
-                cutoff = cutoff.replace(tzinfo=None)
-            if args.dry_run:
-                n = connection.execute(select(func.count()).select_from(table).where(table.c.modified_at < cutoff))
-                print(f"would delete {n.scalar_one()}")
-            else:
-                result = connection.execute(delete(table).where(table.c.modified_at < cutoff))
-                print(f"deleted {result.rowcount}")
-    except SQLAlchemyError as exc:
-        raise _db_error(exc) from None
-    finally:
-        engine.dispose()
+    with _database(args.ini) as engine, engine.begin() as connection:
+        if engine.dialect.name == "sqlite":
+            cutoff = cutoff.replace(tzinfo=None)
+        old = table.c.modified_at < cutoff
+        if args.dry_run:
+            n = connection.execute(select(func.count()).select_from(table).where(old))
+            print(f"would delete {n.scalar_one()}")
+        else:
+            result = connection.execute(delete(table).where(old))
+            print(f"deleted {result.rowcount}")
 
 
 def _non_negative(value):

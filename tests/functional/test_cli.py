@@ -5,6 +5,7 @@ Exit codes: 0 success, 2 usage error, 1 operational error (one line on stderr),
 """
 
 import datetime
+import json
 import os
 import subprocess
 import sys
@@ -13,14 +14,21 @@ import uuid
 import pytest
 from pymemcache.client.base import Client as MemcacheClient
 from pyramid.paster import get_appsettings
-from sqlalchemy import inspect, insert, select, text, update
+from sqlalchemy import insert, inspect, select, text, update
 
 from tecken_pyramid import cache as cache_mod
 from tecken_pyramid import settings as settings_mod
 from tecken_pyramid.db import make_engine
-from tecken_pyramid.models import MissingSymbol, User
+from tecken_pyramid.models import AuditLog, MissingSymbol, User
 from tecken_pyramid.passwords import verify_password
-from tests.conftest import missing_service, ROOT, free_port, postgres_admin_url, postgres_available, selected_database_kind
+from tests.conftest import (
+    ROOT,
+    free_port,
+    missing_service,
+    postgres_admin_url,
+    postgres_available,
+    selected_database_kind,
+)
 
 BIN = os.path.dirname(sys.executable)
 TECKEN = os.path.join(BIN, "tecken-pyramid")
@@ -254,6 +262,48 @@ def test_migrate_unreachable_database():
     assert result.stdout == ""
 
 
+@pytest.fixture
+def regular_file(tmp_path):
+    path = tmp_path / "a-regular-file"
+    path.write_text("not a directory")
+    return path
+
+
+def unusable_sqlite_urls(regular_file):
+    return [
+        f"sqlite:///{regular_file}/sub/tecken.sqlite3",  # the directory cannot be created
+        f"sqlite:///{regular_file}/tecken.sqlite3",  # the parent is a regular file
+        f"sqlite:///{regular_file.parent}",  # a directory, not a database file
+    ]
+
+
+UNUSABLE_COMMANDS = [
+    ("migrate", "development.ini"),
+    ("create-superuser", "development.ini", "--username", "erin", "--password-stdin"),
+    ("cleanse-missing-symbols", "development.ini"),
+    ("cleanse-missing-symbols", "development.ini", "--dry-run"),
+]
+
+
+@pytest.mark.parametrize("args", UNUSABLE_COMMANDS, ids=lambda a: " ".join(a[:1] + a[2:]))
+def test_unusable_sqlite_database_is_one_line_naming_the_setting(regular_file, args):
+    for url in unusable_sqlite_urls(regular_file):
+        result = run(*args, env=base_env(TECKEN_DATABASE_URL=url), input="long-enough\n")
+        assert result.returncode == 1, (url, result.stderr)
+        line = one_line(result.stderr)
+        assert line.startswith("tecken-pyramid: database unavailable (TECKEN_DATABASE_URL)"), (url, line)
+        assert result.stdout == ""
+    assert regular_file.read_text() == "not a directory"
+
+
+@pytest.mark.parametrize("args", UNUSABLE_COMMANDS, ids=lambda a: " ".join(a[:1] + a[2:]))
+def test_unreachable_postgresql_is_one_line_naming_the_setting(args):
+    result = run(*args, env=base_env(TECKEN_DATABASE_URL=UNREACHABLE_DB), input="long-enough\n")
+    assert result.returncode == 1
+    assert one_line(result.stderr).startswith("tecken-pyramid: database unavailable (TECKEN_DATABASE_URL)")
+    assert result.stdout == ""
+
+
 def test_migrate_production_without_database_url():
     result = run("migrate", "production.ini", env=base_env(TECKEN_SESSION_SECRET=SECRET))
     assert result.returncode == 1
@@ -356,6 +406,85 @@ def test_create_superuser_unreachable_database():
                  env=base_env(TECKEN_DATABASE_URL=UNREACHABLE_DB), input="long-enough\n")
     assert result.returncode == 1
     assert "TECKEN_DATABASE_URL" in one_line(result.stderr)
+
+
+@pytest.mark.parametrize(
+    "username, message",
+    [
+        ("del\x7fname", "control characters"),
+        ("c1\x85name", "control characters"),
+        ("zero\u200bwidth", "control characters"),
+        ("line\u2028sep", "control characters"),
+        ("has space", "no spaces"),
+        ("x" * 151, "at most 150"),
+        ("   ", "required"),
+    ],
+)
+def test_create_superuser_applies_the_console_username_rules(db, username, message):
+    env = base_env(TECKEN_DATABASE_URL=db.url)
+    result = run("create-superuser", "development.ini", "--username", username, "--password-stdin",
+                 env=env, input="long-enough\n")
+    assert result.returncode == 1
+    assert message in one_line(result.stderr)
+    assert all_usernames(db) == []
+
+
+def test_create_superuser_password_maximum(db):
+    env = base_env(TECKEN_DATABASE_URL=db.url)
+    result = run("create-superuser", "development.ini", "--username", "frank", "--password-stdin",
+                 env=env, input="x" * 1025 + "\n")
+    assert result.returncode == 1
+    assert "at most 1024" in one_line(result.stderr)
+    result = run("create-superuser", "development.ini", "--username", "frank", "--password-stdin",
+                 env=env, input="x" * 1024 + "\n")
+    assert result.returncode == 0, result.stderr
+
+
+def test_create_superuser_refuses_a_name_differing_only_in_case(db):
+    env = base_env(TECKEN_DATABASE_URL=db.url)
+    assert run("create-superuser", "development.ini", "--username", "admin", "--password-stdin",
+               env=env, input="long-enough\n").returncode == 0
+    for other in ("Admin", "ADMIN"):
+        result = run("create-superuser", "development.ini", "--username", other, "--password-stdin",
+                     env=env, input="long-enough\n")
+        assert result.returncode == 1
+        assert "admin" in one_line(result.stderr)
+    assert all_usernames(db) == ["admin"]
+
+
+def test_create_superuser_writes_audit_rows(db):
+    env = base_env(TECKEN_DATABASE_URL=db.url)
+    for password in ("first-password\n", "second-password\n"):
+        result = run("create-superuser", "development.ini", "--username", "grace", "--password-stdin",
+                     env=env, input=password)
+        assert result.returncode == 0, result.stderr
+    engine = db.engine()
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(select(AuditLog).order_by(AuditLog.id)).mappings().all()
+    finally:
+        engine.dispose()
+    assert [(r["username"], r["action"], r["target"]) for r in rows] == [
+        ("(command line)", "user.create", "grace"),
+        ("(command line)", "user.reset", "grace"),
+    ]
+    assert rows[0]["before"] is None
+    assert json.loads(rows[0]["after"]) == {
+        "username": "grace", "superuser": True, "active": True, "password": "(set)"
+    }
+    assert json.loads(rows[1]["after"])["password"] == "(reset)"
+    for r in rows:
+        text_ = (r["before"] or "") + (r["after"] or "")
+        assert "argon2" not in text_ and "first-password" not in text_ and "second-password" not in text_
+
+
+def all_usernames(db):
+    engine = db.engine()
+    try:
+        with engine.connect() as conn:
+            return sorted(conn.execute(select(User.username)).scalars())
+    finally:
+        engine.dispose()
 
 
 def test_create_superuser_missing_username():
