@@ -14,7 +14,8 @@ def _resolve(request):
     """The real path of the requested file inside its location's directory, or None."""
     settings = request.registry.tecken
     index = request.matchdict["n"]
-    location = next((loc for loc in settings.all_locations if loc.index == index and loc.kind == "local"), None)
+    locations = settings.all_locations
+    location = next((loc for loc in locations if loc.index == index and loc.kind == "local"), None)
     key = "/".join(request.matchdict["key"])
     return request.registry.storage.local_path(location, key) if location is not None and key else None
 
