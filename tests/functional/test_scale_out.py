@@ -208,7 +208,7 @@ def test_console_rule_change_through_one_process_reaches_the_other(cluster):
     assert wait_until(other_ignores, timeout=10, interval=0.05), cluster.logs()
     elapsed = time.monotonic() - changed_at
     assert elapsed < 10
-    assert elapsed < RULES_REFRESH * 4 + 0.5, f"process 2 took {elapsed:.2f} s with a 0.5 s refresh"
+    assert elapsed < RULES_REFRESH * 4 + 1.0, f"process 2 took {elapsed:.2f} s with a 0.5 s refresh"
     assert get(cluster.lb.port, path) == (404, "ignored")
 
 
