@@ -55,7 +55,10 @@ def make_app(tecken, ini_settings=None, start_background=True):
     if start_background:
         start(app.registry)
     # Outermost: one JSON access-log line and an X-Request-Id for every answer.
-    return accesslog.wrap(app, tecken)
+    wrapped = accesslog.wrap(app, tecken)
+    if start_background and app.registry.access_log is not None:
+        app.registry.access_log.start()
+    return wrapped
 
 
 def start(registry):
@@ -69,6 +72,8 @@ def shutdown(registry, flush_seconds=5.0):
     registry.missing.stop(timeout=flush_seconds)
     registry.rules.stop()
     registry.health.close()
+    if getattr(registry, "access_log", None) is not None:
+        registry.access_log.close()
     registry.storage.close()
     registry.cache.close()
     registry.dbengine.dispose()

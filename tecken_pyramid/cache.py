@@ -172,9 +172,13 @@ class RetryingHashClient(HashClient):
     def _retry_dead(self):
         now = time.time()
         with self._ring_lock:
-            due = [server for server, dead_at in self._dead_clients.items() if now - dead_at >= self.dead_timeout]
+            due = [
+                server for server, dead_at in self._dead_clients.items() if now - dead_at >= self.dead_timeout
+            ]
             for server in due:
-                log.info("memcached %s: retrying after %.0f s", self._make_client_key(server), self.dead_timeout)
+                log.info(
+                    "memcached %s: retrying after %.0f s", self._make_client_key(server), self.dead_timeout
+                )
                 self.add_server(server)
                 del self._dead_clients[server]
             self._last_dead_check_time = now
@@ -278,7 +282,7 @@ class MemcachedCache:
         probe = hashed_key("hb", "heartbeat")
         try:
             self.client.set(probe, b"1", expire=10, noreply=False)
-            for server, client in list(self.client.clients.items()):
+            for _server, client in list(self.client.clients.items()):
                 client.version()
             return True, f"memcached: {len(self.servers)} server(s) answered"
         except Exception as exc:
@@ -293,8 +297,9 @@ class MemcachedCache:
 
 def make_cache(settings, metrics=None):
     if settings.memcached_servers:
-        return MemcachedCache(settings.memcached_servers, dead_retry=settings.memcached_dead_retry_seconds,
-                              metrics=metrics)
+        return MemcachedCache(
+            settings.memcached_servers, dead_retry=settings.memcached_dead_retry_seconds, metrics=metrics
+        )
     return InProcessCache()
 
 

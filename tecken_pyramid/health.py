@@ -26,11 +26,13 @@ class HealthChecks:
         self.deadline = deadline
         checks = {"database": lambda: self._check_database(registry), "cache": registry.cache.check}
         for location in registry.tecken.all_locations:
-            checks[f"storage {location.url}"] = (
-                lambda loc=location: registry.storage.heartbeat(loc, deadline - 0.25)
+            checks[f"storage {location.url}"] = lambda loc=location: registry.storage.heartbeat(
+                loc, deadline - 0.25
             )
         self._checks = checks
-        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=len(checks), thread_name_prefix="heartbeat")
+        self._pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=len(checks), thread_name_prefix="heartbeat"
+        )
         self._running = {}  # check name -> the future of its current run
         self._lock = threading.Lock()
 

@@ -58,7 +58,9 @@ def address_allowed(address, networks):
 
 
 def metrics_view(request):
-    if not address_allowed(request.environ.get("REMOTE_ADDR"), request.registry.tecken.metrics_allowed_addresses):
+    if not address_allowed(
+        request.environ.get("REMOTE_ADDR"), request.registry.tecken.metrics_allowed_addresses
+    ):
         from .views.errors import json_not_found, request_path
 
         return json_not_found(request_path(request))

@@ -71,8 +71,9 @@ class MissingSymbolRecorder:
         # to this one before a restart) -- until the guard itself expires: a
         # repeated miss then costs no memcached round trip. Each entry expires at
         # the guard's own expiry, which the guard's value carries.
-        self._claimed = cachetools.TLRUCache(maxsize=100_000, ttu=lambda _k, expires_at, _now: expires_at,
-                                             timer=time.time)
+        self._claimed = cachetools.TLRUCache(
+            maxsize=100_000, ttu=lambda _k, expires_at, _now: expires_at, timer=time.time
+        )
         self._claimed_lock = threading.Lock()
         self._overflow_log = RateLimitedLog(log, 60.0)
         self._fail_log = RateLimitedLog(log, 60.0)
@@ -160,7 +161,9 @@ class MissingSymbolRecorder:
     def _dropped(self):
         self.metrics.missing_dropped.inc()
         self._overflow_log.warning(
-            "overflow", "missing-symbol queue full (%d): records dropped", self.settings.missing_symbol_queue_size
+            "overflow",
+            "missing-symbol queue full (%d): records dropped",
+            self.settings.missing_symbol_queue_size,
         )
 
     # -- writer side -----------------------------------------------------------------
@@ -270,4 +273,6 @@ class MissingSymbolRecorder:
 
 def includeme(config):
     registry = config.registry
-    registry.missing = MissingSymbolRecorder(registry.dbengine, registry.cache, registry.tecken, registry.metrics)
+    registry.missing = MissingSymbolRecorder(
+        registry.dbengine, registry.cache, registry.tecken, registry.metrics
+    )

@@ -6,8 +6,17 @@ from tecken_pyramid.metrics import address_allowed
 
 
 @pytest.mark.parametrize(
-    "address", ["127.0.0.1", "::1", "10.1.2.3", "172.16.0.9", "172.31.255.1", "192.168.1.1", "fd00::5",
-                "::ffff:10.0.0.1"],
+    "address",
+    [
+        "127.0.0.1",
+        "::1",
+        "10.1.2.3",
+        "172.16.0.9",
+        "172.31.255.1",
+        "192.168.1.1",
+        "fd00::5",
+        "::ffff:10.0.0.1",
+    ],
 )
 def test_default_allows_loopback_and_private_ranges(make_app, symbols_dir, address):
     app = make_app(symbol_urls=str(symbols_dir))
