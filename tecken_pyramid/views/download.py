@@ -143,15 +143,20 @@ PREFLIGHT_HEADERS = (
 )
 
 
-@view_config(context=SymbolFile)
-def download_method_not_allowed(context, request):
-    # Only methods other than GET and HEAD get here, so the download path pays nothing.
+def cors_preflight(request):
+    """The 204 for a CORS preflight asking for GET or HEAD, else None."""
     if (
         request.method == "OPTIONS"
         and request.environ.get("HTTP_ACCESS_CONTROL_REQUEST_METHOD") in PREFLIGHT_METHODS
     ):
         return Response(status=204, headerlist=list(PREFLIGHT_HEADERS))
-    return method_not_allowed(request)
+    return None
+
+
+@view_config(context=SymbolFile)
+def download_method_not_allowed(context, request):
+    # Only methods other than GET and HEAD get here, so the download path pays nothing.
+    return cors_preflight(request) or method_not_allowed(request)
 
 
 def _application_url(request):

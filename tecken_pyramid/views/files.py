@@ -7,6 +7,7 @@ through WebOb's conditional responses.
 
 from pyramid.response import FileResponse
 
+from .download import cors_preflight
 from .errors import json_not_found, method_not_allowed, request_path
 
 
@@ -34,7 +35,9 @@ def files_method_not_allowed(request):
     # A path that serves nothing is a JSON 404 whatever the method (SPEC §2).
     if _resolve(request) is None:
         return json_not_found(request_path(request))
-    return method_not_allowed(request)
+    # A page that fetched a download with ``Debug: true`` follows the 302 here with
+    # the same header, so the browser asks again for this URL.
+    return cors_preflight(request) or method_not_allowed(request)
 
 
 def includeme(config):

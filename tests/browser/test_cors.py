@@ -135,6 +135,12 @@ def test_a_page_on_another_origin_reads_the_lookup_headers(page, cors_site):
     assert r["ok"], r
     assert r["status"] == 200 and r["body"] == "MODULE xul\n"
 
+    # With Debug, following the redirect: the browser preflights /__files__/ too.
+    r = fetch(page, url, headers={"Debug": "true"})
+    assert r["ok"], r
+    assert r["status"] == 200 and r["body"] == "MODULE xul\n"
+    assert any(s[0] == "OPTIONS" and s[1].startswith("/__files__/") for s in served.recorder.seen)
+
     # Chromium logs the 404s as failed loads; no CORS error at all.
     errors = page.console_log.errors
     assert not [e for e in errors if "CORS" in e or "Access-Control" in e], errors

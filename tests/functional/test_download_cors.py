@@ -186,3 +186,21 @@ def test_preflight_over_waitress(local, serve):  # noqa: F811 - the imported fix
     assert r.status_int == 302
     for name, value in CORS.items():
         assert r.headers.get(name) == value
+
+
+def test_files_preflight_and_405(make_app, symbols_dir):
+    """A fetch with ``Debug: true`` follows the 302 to /__files__/ and is preflighted there."""
+    put_file(str(symbols_dir), "v1/xul.pdb/ABC/xul.sym")
+    app = make_app(symbol_urls=str(symbols_dir))
+    r = app.options(
+        "/__files__/0/v1/xul.pdb/ABC/xul.sym",
+        headers={"Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "debug"},
+        status=204,
+    )
+    assert r.headers["Access-Control-Allow-Headers"] == "Debug"
+    assert r.headers["Access-Control-Allow-Origin"] == "*"
+    assert r.body == b""
+    r = app.options("/__files__/0/v1/xul.pdb/ABC/xul.sym", status=405)
+    assert r.headers["Allow"] == "GET, HEAD"
+    app.options("/__files__/0/v1/xul.pdb/ABC/nope.sym", headers={"Access-Control-Request-Method": "GET"},
+                status=404)
