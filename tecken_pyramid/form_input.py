@@ -5,8 +5,9 @@ WebOb raises on such input when a view first reads it: ``request.GET`` (and
 form declaring another charset than UTF-8 (a DeprecationWarning, raised) or on a
 multipart body without a boundary (ValueError), and silently replaces undecodable
 bytes of a urlencoded body with U+FFFD. :func:`check_decodable` runs once per console
-request, before any view (security.AdminRoot), and turns all of these into
-:class:`BadInput`, answered by views/errors.py with the HTML 400 page.
+POST, before any view (security.AdminRoot), so a bad form changes nothing, and turns
+all of these into :class:`BadInput`; views/errors.py answers it, and WebOb's own
+UnicodeDecodeError from ``request.GET``, with the HTML 400 page under /admin/.
 """
 
 import urllib.parse
@@ -25,11 +26,17 @@ def _strict_utf8_form(text):
 
 
 def check_decodable(request):
+    """Raise BadInput unless a POST's form is UTF-8 and parseable (a no-op otherwise).
+
+    The query string is left to the views: a page that reads ``request.GET`` gets
+    WebOb's UnicodeDecodeError, answered 400 by the same error view, and a page that
+    parses the raw query itself (the missing-symbols filters) may say which field
+    was bad instead."""
+    if request.method != "POST":
+        return
     try:
-        request.GET  # noqa: B018 - parses (and caches) the query string, or raises
-        if request.method == "POST":
-            if request.content_type == URLENCODED:
-                _strict_utf8_form(request.body.decode("latin-1"))
-            request.POST  # noqa: B018 - parses (and caches) the form, or raises
+        if request.content_type == URLENCODED:
+            _strict_utf8_form(request.body.decode("latin-1"))
+        request.POST  # noqa: B018 - parses (and caches) the form, or raises
     except (UnicodeDecodeError, DeprecationWarning, ValueError) as exc:
         raise BadInput(f"{type(exc).__name__}: {exc}") from None

@@ -112,7 +112,7 @@ class AdminRoot:
     400 that changed nothing (no sign-in, no rule change) rather than a failure
     halfway: absolute URLs can be built for it (TECKEN_PUBLIC_URL, or a valid Host;
     else urls.BadHost), since nearly every console answer is a redirect; and its
-    query string and form are UTF-8 (else form_input.BadInput).
+    form (on a POST) is UTF-8 (else form_input.BadInput).
     """
 
     __name__ = ""

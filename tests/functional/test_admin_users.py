@@ -113,6 +113,12 @@ def test_create_user_and_superuser_sign_in(admin_app, db, make_app, symbols_dir)
         ("", "long-enough", "required"),
         ("has space", "long-enough", "no spaces"),
         ("x" * 151, "long-enough", "at most 150"),
+        # The same rules as create-superuser (tecken_pyramid/users.py).
+        ("del\x7fname", "long-enough", "control characters"),
+        ("c1\x85name", "long-enough", "control characters"),
+        ("zero\u200bwidth", "long-enough", "control characters"),
+        ("line\u2028sep", "long-enough", "control characters"),
+        ("carol", "x" * 1025, "at most 1024"),
     ],
 )
 def test_create_refuses_bad_input(admin_app, db, username, password, message):
