@@ -167,7 +167,30 @@ class RetryingHashClient(HashClient):
 
     def __init__(self, *args, **kwargs):
         self._ring_lock = threading.RLock()
+        self._calling = threading.local()  # the server this thread is talking to
         super().__init__(*args, **kwargs)
+
+    def _safely_run_func(self, client, func, default_val, *args, **kwargs):
+        self._calling.server = client.server
+        return super()._safely_run_func(client, func, default_val, *args, **kwargs)
+
+    def _safely_run_set_many(self, client, values, *args, **kwargs):
+        self._calling.server = client.server
+        return super()._safely_run_set_many(client, values, *args, **kwargs)
+
+    def server_in_use(self):
+        """The server of this thread's last call (for naming the one that failed)."""
+        server = getattr(self._calling, "server", None)
+        return None if server is None else self._make_client_key(server)
+
+    def revive(self, name):
+        """Put a dead server back into the ring now (it answered a health check)."""
+        with self._ring_lock:
+            for server in list(self._dead_clients):
+                if self._make_client_key(server) == name:
+                    log.info("memcached %s answers again: back in rotation", name)
+                    self.add_server(server)
+                    del self._dead_clients[server]
 
     def _retry_dead(self):
         now = time.time()
@@ -227,8 +250,11 @@ class MemcachedCache:
     def _failed(self, key, op, exc):
         if self.metrics is not None:
             self.metrics.cache_errors.inc()
-        server = self._server_for(key) if key else "all servers"
-        self._log.warning(server, "memcached %s failed on %s: %s (treated as a cache miss)", op, server, exc)
+        # The server this thread was talking to: asking the ring afterwards would name
+        # a healthy one, since a failed server has already left it.
+        server = self.client.server_in_use() or (self._server_for(key) if key else "all servers")
+        detail = str(exc) or type(exc).__name__
+        self._log.warning(server, "memcached %s failed on %s: %s (treated as a cache miss)", op, server, detail)
 
     def get_many(self, keys):
         if not keys:
@@ -279,14 +305,21 @@ class MemcachedCache:
             raise CacheUnavailable(str(exc)) from None
 
     def check(self):
-        probe = hashed_key("hb", "heartbeat")
-        try:
-            self.client.set(probe, b"1", expire=10, noreply=False)
-            for _server, client in list(self.client.clients.items()):
+        """Ask every server for its version; one that answers is put back in rotation
+        at once (it may be waiting out its retry interval after an outage)."""
+        dead = self.client.dead_servers()
+        problems = []
+        for name, client in list(self.client.clients.items()):
+            try:
                 client.version()
-            return True, f"memcached: {len(self.servers)} server(s) answered"
-        except Exception as exc:
-            return False, f"memcached: {exc}"
+            except Exception as exc:
+                problems.append(f"{name}: {str(exc) or type(exc).__name__}")
+                continue
+            if name in dead:
+                self.client.revive(name)
+        if problems:
+            return False, "memcached: " + "; ".join(problems)
+        return True, f"memcached: {len(self.servers)} server(s) answered"
 
     def close(self):
         try:

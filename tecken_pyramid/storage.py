@@ -102,6 +102,9 @@ class StorageChecker:
         self._http = urllib3.PoolManager(num_pools=16, maxsize=32, block=False, retries=False)
         self._presigned = cachetools.TTLCache(maxsize=50_000, ttl=PRESIGNED_REUSE_SECONDS)
         self._presigned_lock = threading.Lock()
+        # One line a minute per location: an outage fails every request, and a log
+        # line per request (about 1,000 in 5 s under load) drowns everything else.
+        self._failure_log = cache_mod.RateLimitedLog(log, 60.0)
 
     # -- boto3 clients: thread-safe once created, one per endpoint -------------
     def client_for(self, location):
@@ -149,7 +152,10 @@ class StorageChecker:
             if answer.outcome != FAILED or not answer.retryable:
                 break
         if answer.outcome == FAILED:
-            log.warning("storage check failed for %s in %s: %s", key, location.url, answer.detail)
+            self._failure_log.warning(
+                location.url, "storage check failed in %s: %s (e.g. for %s; at most one line a minute)",
+                location.url, answer.detail, key,
+            )
         return answer
 
     def _check_once(self, location, key, remaining):

@@ -164,3 +164,47 @@ def test_concurrent_failures_take_a_server_out_once(memcached_clean):
         assert _round_trip(backend)
     finally:
         backend.close()
+
+
+def test_a_failure_is_logged_against_the_failing_server(memcached_clean, caplog):
+    """The failed server has left the ring by the time the failure is logged: asking
+    the ring named a healthy server (and its rate limit then hid that one's own)."""
+    from tests.conftest import MemcachedProcess
+
+    other = MemcachedProcess()
+    other.start()
+    try:
+        backend = MemcachedCache([("127.0.0.1", memcached_clean.port), ("127.0.0.1", other.port)], dead_retry=30)
+        keys = [key(f"spread{n}") for n in range(40)]
+        backend.set_many({k: b"1" for k in keys}, 60)
+        memcached_clean.stop()
+        with caplog.at_level("WARNING", logger="tecken_pyramid.cache"):
+            for k in keys:
+                backend.get_many([k])
+        messages = [r.getMessage() for r in caplog.records if r.name == "tecken_pyramid.cache"]
+        assert messages, "no failure logged"
+        assert all(f":{memcached_clean.port}:" in m for m in messages), messages
+        assert not any(f":{other.port}" in m for m in messages), messages
+        assert all(not m.split(": ", 1)[1].startswith(" (treated") for m in messages), messages
+        backend.close()
+    finally:
+        other.stop()
+
+
+def test_heartbeat_puts_an_answering_dead_server_back(memcached_clean):
+    backend = MemcachedCache([("127.0.0.1", memcached_clean.port)], dead_retry=30)
+    try:
+        memcached_clean.stop()
+        for _ in range(3):
+            backend.get_many([key("x")])
+        assert backend.client.dead_servers()
+        ok, detail = backend.check()
+        assert ok is False and f"127.0.0.1:{memcached_clean.port}" in detail
+        memcached_clean.start()
+        assert not _round_trip(backend)  # still waiting out its 30 s
+        ok, detail = backend.check()
+        assert ok is True, detail
+        assert backend.client.dead_servers() == {}
+        assert _round_trip(backend)
+    finally:
+        backend.close()

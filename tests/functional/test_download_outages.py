@@ -10,7 +10,7 @@ import requests
 from sqlalchemy import text
 
 from tests.tcp_forwarder import TcpForwarder
-from tests.conftest import selected_database_kind, DEBUG_ID, PRIVATE_BUCKET, PUBLIC_BUCKET, free_port, put_file, put_public
+from tests.conftest import selected_database_kind, DEBUG_ID, PRIVATE_BUCKET, PUBLIC_BUCKET, TRY_BUCKET, free_port, put_file, put_public
 from tests.functional.download_support import (
     NOT_FOUND_BODY,
     UNAVAILABLE_BODY,
@@ -245,6 +245,19 @@ def test_connection_refused(make_app, symbols_dir, public, db):
     assert_unavailable(app, f"/xul.pdb/{D}/other.sym")
     assert app.registry.missing.wait_idle()
     assert count_missing(db) == 0
+
+
+def test_storage_failures_are_logged_once_a_minute_per_location(make_app, caplog):
+    """An outage fails every request; one line per request drowned the log (about 1,000
+    in 5 s under load in bench/faults.py)."""
+    refused = f"http://127.0.0.1:{closed_port()}/{PRIVATE_BUCKET}"
+    app = make_app(symbol_urls=refused, try_symbol_url=f"http://127.0.0.1:{closed_port()}/{TRY_BUCKET}")
+    with caplog.at_level("WARNING", logger="tecken_pyramid.storage"):
+        for n in range(5):
+            assert_unavailable(app, f"/try/xul.pdb/{D}/x{n}.sym")
+    lines = [r.getMessage() for r in caplog.records if "storage check failed" in r.getMessage()]
+    assert len(lines) == 2, lines  # one for each location
+    assert {line.split()[4] for line in lines} == {loc.url + ":" for loc in app.registry.tecken.all_locations}
 
 
 # =====================================================================================
