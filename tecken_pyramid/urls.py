@@ -47,22 +47,35 @@ def valid_host(host):
     return True
 
 
+# Bases already built from a valid Host, so the download path runs the regular
+# expression once per distinct Host, not once per redirect. Bounded: hostile Hosts
+# cannot grow it (once full, new Hosts are simply checked every time).
+_BASES = {}
+_BASES_MAX = 256
+
+
+def _base_from_host(environ):
+    scheme = environ.get("wsgi.url_scheme", "http")
+    host = environ.get("HTTP_HOST")
+    if host is None:  # HTTP/1.0 without Host: the server's own name (configuration, not input)
+        host = f"{environ.get('SERVER_NAME', '')}:{environ.get('SERVER_PORT', '')}".rstrip(":")
+    key = (scheme, host)
+    base = _BASES.get(key)
+    if base is None:
+        if scheme not in _SCHEMES or not valid_host(host):
+            raise BadHost(host)
+        base = f"{scheme}://{host}"
+        if len(_BASES) < _BASES_MAX:
+            _BASES[key] = base
+    return base
+
+
 def application_url(request):
     """``scheme://host[:port]`` (or TECKEN_PUBLIC_URL, which may carry a path), no trailing '/'.
 
     Raises BadHost when TECKEN_PUBLIC_URL is unset and the Host header is not valid.
     """
-    public = request.registry.tecken.public_url
-    if public:
-        return public
-    environ = request.environ
-    scheme = environ.get("wsgi.url_scheme", "http")
-    host = environ.get("HTTP_HOST")
-    if host is None:  # HTTP/1.0 without Host: the server's own name (configuration, not input)
-        host = f"{environ.get('SERVER_NAME', '')}:{environ.get('SERVER_PORT', '')}".rstrip(":")
-    if scheme not in _SCHEMES or not valid_host(host):
-        raise BadHost(host)
-    return f"{scheme}://{host}"
+    return request.registry.tecken.public_url or _base_from_host(request.environ)
 
 
 def absolute_url(request, path):
@@ -84,4 +97,4 @@ def download_base_url(request):
         return tecken.public_url
     if not any(location.kind == LOCAL for location in tecken.all_locations):
         return ""
-    return application_url(request)
+    return _base_from_host(request.environ)
