@@ -329,3 +329,15 @@ def test_local_download_redirect_from_public_url_or_valid_host(make_app, symbols
     app = make_app(symbol_urls=str(symbols_dir), public_url="https://symbols.example.org/base")
     r = app.get(DOWNLOAD, extra_environ={"HTTP_HOST": "evil.com/x?"}, status=302)
     assert r.headers["Location"] == f"https://symbols.example.org/base/__files__/0/{KEY}"
+
+
+def test_s3_redirects_never_look_at_the_host(make_app, s3):
+    # With no local-directory location the Host is not needed, so even a bad one
+    # still gets the S3 redirect (urls.download_base_url).
+    from tests.conftest import PUBLIC_BUCKET, put_public
+
+    put_public(s3, KEY)
+    app = make_app(symbol_urls=s3.url(PUBLIC_BUCKET, public=True))
+    for host in ("evil.com/x?", "h\r\nX: y"):
+        r = app.get(DOWNLOAD, extra_environ={"HTTP_HOST": host}, status=302)
+        assert r.headers["Location"].startswith(s3.endpoint)
