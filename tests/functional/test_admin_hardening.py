@@ -204,6 +204,25 @@ def test_undecodable_login_body_is_a_400(app, body):
     assert r.headers["Content-Type"].startswith("text/html")
 
 
+@pytest.mark.parametrize(
+    "content_type, body",
+    [
+        ("application/x-www-form-urlencoded", b"username=adm%FFin&password=correct-horse"),
+        ("application/x-www-form-urlencoded", b"username=adm\xffin&password=correct-horse"),
+        ("application/x-www-form-urlencoded; charset=latin-1", b"username=admin&password=correct-horse"),
+    ],
+)
+def test_undecodable_login_body_with_a_valid_token_is_a_400(app, content_type, body):
+    token = app.get("/admin/login").forms[0]["csrf_token"].value
+    body = f"csrf_token={token}&".encode() + body
+    r = app.post("/admin/login", body, content_type=content_type, expect_errors=True)
+    assert r.status_int == 400, (r.status, r.text[:300])
+    assert r.headers["Content-Type"].startswith("text/html")
+    for name in HTML_HEADERS:
+        assert name in r.headers
+    app.get("/admin/", status=303)  # nobody signed in
+
+
 def test_undecodable_console_post_is_a_400(app):
     login(app, "admin", "correct-horse")
     token = csrf(app)
