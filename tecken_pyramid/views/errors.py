@@ -12,8 +12,8 @@ from pyramid.httpexceptions import HTTPNotFound
 from pyramid.response import Response
 from pyramid.view import exception_view_config, notfound_view_config
 
-from ..security_headers import html_response_headers
 from ..form_input import BadInput
+from ..security_headers import html_response_headers
 from ..urls import BadHost
 
 log = logging.getLogger(__name__)

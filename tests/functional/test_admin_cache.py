@@ -82,6 +82,7 @@ def test_page_shows_in_process_cache_ttls_and_locations(console, symbols_dir):
     facts = dict(zip(
         [" ".join(dt.text.split()) for dt in page.html.select("dl.lookup dt")],
         [" ".join(dd.text.split()) for dd in page.html.select("dl.lookup dd")],
+        strict=True,
     ))
     assert facts["Existence cache"].startswith("in-process")
     assert "each server process has its own" in facts["Existence cache"]
