@@ -25,6 +25,8 @@ def main(global_config, **ini_settings):
 def make_app(tecken, ini_settings=None, start_background=True):
     config = Configurator(settings=dict(ini_settings or {}), root_factory="tecken_pyramid.resources.root_factory")
     config.registry.tecken = tecken
+    # Path shapes and the routes mapper first: the mapper must exist before any route.
+    config.include(".tweens")
     # Metrics first: every other service counts into them.
     config.include(".metrics")
     # Shared cache (memcached or in-process) for existence, guards and throttles.
@@ -42,8 +44,6 @@ def make_app(tecken, ini_settings=None, start_background=True):
     # Templates for the HTML pages (home, HTML 404s).
     config.include("pyramid_jinja2")
     config.add_jinja2_renderer(".jinja2")
-    # Path shape decided on the raw PATH_INFO, before traversal.
-    config.include(".tweens")
     config.include(".views.home")
     config.include(".views.dockerflow")
     config.include(".views.files")

@@ -163,6 +163,10 @@ class _CountingBody:
             self.sent += len(chunk)
             yield chunk
 
+    def __getattr__(self, name):
+        # Anything else is the app's iterable's (e.g. a streamed CSV's connection).
+        return getattr(self._iterable, name)
+
     def close(self):
         try:
             close = getattr(self._iterable, "close", None)

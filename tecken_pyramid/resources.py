@@ -17,6 +17,7 @@ RESERVED = frozenset(
         "metrics",
         "missingsymbols",
         "missingsymbols.csv",
+        "upload",  # SPEC §9 (not served yet: the JSON 404)
     }
 )
 HEX = re.compile(r"[0-9A-Fa-f]+\Z")

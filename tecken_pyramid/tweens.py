@@ -9,6 +9,9 @@
 
 import codecs
 
+from pyramid.interfaces import IRoutesMapper
+from pyramid.urldispatch import RoutesMapper
+
 from .resources import RESERVED, download_shape
 from .views.errors import json_not_found
 
@@ -43,11 +46,36 @@ def path_shape_tween_factory(handler, registry):
             return handler(request)
         if not download_shape(segments):
             return json_not_found(path)
+        # A download: no URL-dispatch route can match (see DownloadRoutesMapper).
+        request.environ[DOWNLOAD_PATH] = True
         return handler(request)
 
     return path_shape_tween
 
 
+DOWNLOAD_PATH = "tecken.download_path"
+
+
+class DownloadRoutesMapper(RoutesMapper):
+    """Pyramid's routes mapper, told by the tween when a path is a download.
+
+    Every route lives under a reserved first segment (or is ``/``), so a download
+    path matches none of them; Pyramid would still try each route's regular
+    expression in turn (about 30 of them, 6-9 % of a cached hit's CPU in py-spy).
+    """
+
+    def __call__(self, request):
+        if request.environ.get(DOWNLOAD_PATH):
+            return NO_ROUTE
+        return super().__call__(request)
+
+
+NO_ROUTE = {"route": None, "match": None}
+
+
 def includeme(config):
+    # Registered before any route is added, so that Pyramid uses it.
+    if not isinstance(config.registry.queryUtility(IRoutesMapper), DownloadRoutesMapper):
+        config.registry.registerUtility(DownloadRoutesMapper(), IRoutesMapper)
     # Over the router (INGRESS side), so it runs before traversal.
     config.add_tween("tecken_pyramid.tweens.path_shape_tween_factory")

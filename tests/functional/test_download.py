@@ -422,6 +422,7 @@ RESERVED = [
     "metrics",
     "missingsymbols",
     "missingsymbols.csv",
+    "upload",
 ]
 
 
