@@ -19,6 +19,14 @@ class Metrics:
         self.downloads = Counter(
             "tecken_downloads", "Download answers by X-Symbol-Lookup result", ["result"], registry=r
         )
+        # Children bound once: ``labels(...)`` costs a lock and a dict lookup per call.
+        self.download_result = {
+            result: self.downloads.labels(result)
+            for result in (
+                "found", "not-found", "ignored", "extension-not-allowed", "invalid-name", "invalid-query",
+                "unavailable",
+            )
+        }
         self.cache_hits = Counter("tecken_cache_hits", "Existence cache hits", registry=r)
         self.cache_misses = Counter("tecken_cache_misses", "Existence cache misses", registry=r)
         self.cache_errors = Counter("tecken_cache_errors", "Cache operations that failed", registry=r)
