@@ -4,9 +4,9 @@ environment, which wins), so ``alembic -c INI upgrade head`` and
 
 import os
 
-from alembic import context
 from pyramid.paster import get_appsettings, setup_logging
 
+from alembic import context
 from tecken_pyramid import settings as settings_mod
 from tecken_pyramid.db import ensure_sqlite_directory, make_engine
 from tecken_pyramid.models import Base
@@ -21,12 +21,11 @@ app_settings.setdefault("here", os.path.dirname(os.path.abspath(ini)) if ini els
 url = config.attributes.get("database_url") or settings_mod.normalise_database_url(
     settings_mod.read_raw(app_settings, os.environ, "sqlalchemy.url") or ""
 )
-extensions = settings_mod.read_raw(app_settings, os.environ, "tecken.download_file_extensions_allowed")
-if extensions is None:
-    extensions = os.environ.get("DJANGO_DOWNLOAD_FILE_EXTENSIONS_ALLOWED")
+# The extensions setting chooses the rows the first migration seeds (SPEC §4): read
+# through the settings table, so its variable, alias, default and checks are the app's.
 config.attributes.setdefault(
     "initial_extensions",
-    [e.strip() for e in (extensions or ".sym,.dl_,.ex_,.pd_,.dbg.gz,.tar.bz2").split(",") if e.strip()],
+    list(settings_mod.read_one(app_settings, os.environ, "download_file_extensions_allowed")),
 )
 
 

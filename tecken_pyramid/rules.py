@@ -30,6 +30,26 @@ DEFAULT_IGNORE_PATTERNS = (
 IGNORED = "ignored"
 EXTENSION_NOT_ALLOWED = "extension-not-allowed"
 
+# SPEC §2 step 3: characters a symbol or file name never contains (DEL is allowed,
+# as in Tecken). Also the rule for extensions and the symbol-file prefix.
+INVALID_NAME_CHARS = re.compile(r"[\x00-\x1f\x80-\xff\\^`><{}\[\]#%\"'~|]")
+
+
+def invalid_name(symbol, filename):
+    """Step 3 of the decision order: True when either name can never be found."""
+    return INVALID_NAME_CHARS.search(symbol) is not None or INVALID_NAME_CHARS.search(filename) is not None
+
+
+def check_extension(ext):
+    """Return an error message for an invalid allowed extension, else None."""
+    if not ext.startswith("."):
+        return "an extension starts with '.'"
+    if len(ext) < 2:
+        return "an extension needs at least one character after '.'"
+    if "/" in ext or re.search(r"\s", ext) or INVALID_NAME_CHARS.search(ext):
+        return "an extension contains no '/', whitespace or invalid character"
+    return None
+
 
 @dataclasses.dataclass(frozen=True)
 class Pattern:
@@ -70,7 +90,9 @@ def seed_rules(extensions):
 
 
 def load_rules(connection):
-    exts = connection.execute(select(AllowedExtension.extension).order_by(AllowedExtension.id)).scalars().all()
+    exts = (
+        connection.execute(select(AllowedExtension.extension).order_by(AllowedExtension.id)).scalars().all()
+    )
     rows = connection.execute(
         select(IgnorePattern.id, IgnorePattern.pattern)
         .where(IgnorePattern.enabled.is_(True))
@@ -113,8 +135,11 @@ class RulesService:
         self.current = rules
         self.last_error = None
         if first:
-            log.info("rules loaded: %d extensions, %d enabled ignore patterns", len(rules.extensions),
-                     len(rules.patterns))
+            log.info(
+                "rules loaded: %d extensions, %d enabled ignore patterns",
+                len(rules.extensions),
+                len(rules.patterns),
+            )
             configured = set(self.settings.download_file_extensions_allowed)
             if configured != set(rules.extensions) and not self._warned_mismatch:
                 self._warned_mismatch = True
@@ -146,9 +171,11 @@ class RulesService:
     def status(self):
         rules = self.current
         if rules.source == "seed":
-            return f"rules: seed defaults (not loaded from the database yet{': ' + self.last_error if self.last_error else ''})"
+            error = f": {self.last_error}" if self.last_error else ""
+            return f"rules: seed defaults (not loaded from the database yet{error})"
         age = time.time() - rules.loaded_at
-        return f"rules loaded {age:.0f}s ago ({len(rules.extensions)} extensions, {len(rules.patterns)} patterns)"
+        counts = f"{len(rules.extensions)} extensions, {len(rules.patterns)} patterns"
+        return f"rules loaded {age:.0f}s ago ({counts})"
 
 
 def includeme(config):

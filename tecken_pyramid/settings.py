@@ -1,9 +1,12 @@
 """The one place that reads settings.
 
-Every setting of SPEC §1 is read here from the ini file's ``[app:main]`` and then
-from the environment (the environment wins), checked, and turned into a typed,
-frozen :class:`Settings`. Everything else in the app reads ``registry.tecken``
-(or the object returned by :func:`load`) and never looks at raw strings.
+Every setting of SPEC §1 is one row of :data:`SETTINGS` (field, ini key,
+environment variable, default, parser, secrecy). :func:`load` reads each from the
+ini file's ``[app:main]`` and then from the environment (the environment wins),
+checks it and builds a typed, frozen :class:`Settings`; the dashboard's
+configuration view (:func:`describe`) and the migrations' seeding read the same
+table. Everything else in the app reads ``registry.tecken`` and never looks at
+raw strings. Parsers of single values live in :mod:`.setting_values`.
 
 A mistake raises :class:`ConfigError` whose text is one line naming the setting;
 callers turn it into ``sys.exit(...)`` so that ``pserve`` and the command line print
@@ -11,176 +14,30 @@ that line and exit 1 without a traceback.
 """
 
 import dataclasses
-import ipaddress
 import os
 import re
-import urllib.parse
 import secrets
 from collections.abc import Mapping
 
 from . import locations as locations_mod
+from .rules import INVALID_NAME_CHARS, check_extension  # noqa: F401 (check_extension re-exported)
+from .setting_values import (  # noqa: F401 (re-exported: callers import them from here)
+    DEFAULT_METRICS_ALLOWED,
+    ConfigError,
+    _bool,
+    _database,
+    _extensions,
+    _int,
+    _list,
+    _memcached,
+    _networks,
+    _public_url,
+    _redact,
+    _seconds,
+    normalise_database_url,
+)
 
 PLACEHOLDER_PREFIX = "CHANGE-ME"
-INVALID_NAME_CHARS = re.compile(r"[\x00-\x1f\x80-\xff\\^`><{}\[\]#%\"'~|]")
-
-
-class ConfigError(Exception):
-    """A misconfiguration; ``str(exc)`` is the one line to print."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Settings:
-    environment: str
-    here: str
-    locations: tuple  # of locations.Location, in order
-    try_location: object  # locations.Location
-    symbol_file_prefix: str
-    database_url: str
-    memcached_servers: tuple  # of (host, port)
-    download_file_extensions_allowed: tuple
-    session_secret: str
-    secure_cookies: bool
-    missing_symbol_guard_seconds: int
-    missing_symbol_queue_size: int
-    cache_found_ttl: int
-    cache_not_found_ttl: int
-    presigned_url_expires: int
-    storage_connect_timeout: float
-    storage_read_timeout: float
-    storage_retries: int
-    storage_deadline: float
-    rules_refresh_seconds: float
-    access_log: bool
-    public_url: str  # "" = absolute URLs from a validated Host header
-    metrics_allowed_addresses: tuple  # of ipaddress networks
-    # Internal knobs (ini only, not part of SPEC's table): tests shrink them.
-    memcached_dead_retry_seconds: float
-    missing_symbol_retry_max_seconds: float
-    version: str
-
-    @property
-    def all_locations(self):
-        return self.locations + (self.try_location,)
-
-
-def _bool(name, value):
-    v = value.strip().lower()
-    if v in ("true", "1", "yes"):
-        return True
-    if v in ("false", "0", "no"):
-        return False
-    raise ConfigError(f"{name}: expected true/false/1/0/yes/no, got {value!r}")
-
-
-def _int(name, value):
-    v = value.strip()
-    if not re.fullmatch(r"[0-9]+", v):
-        raise ConfigError(f"{name}: expected a whole number >= 0, got {value!r}")
-    return int(v)
-
-
-def _seconds(name, value, positive=True):
-    # Durations accept a decimal fraction ("0.5"), which lets tests shrink them;
-    # SPEC's integers are a subset of what is accepted.
-    v = value.strip()
-    if not re.fullmatch(r"[0-9]+(\.[0-9]+)?", v):
-        raise ConfigError(f"{name}: expected a number of seconds, got {value!r}")
-    number = float(v)
-    if positive and number <= 0:
-        raise ConfigError(f"{name}: must be greater than 0, got {value!r}")
-    return number
-
-
-def _list(value):
-    return [part.strip() for part in value.split(",") if part.strip()]
-
-
-def check_extension(ext):
-    """Return an error message for an invalid allowed extension, else None."""
-    if not ext.startswith("."):
-        return "an extension starts with '.'"
-    if len(ext) < 2:
-        return "an extension needs at least one character after '.'"
-    if "/" in ext or re.search(r"\s", ext) or INVALID_NAME_CHARS.search(ext):
-        return "an extension contains no '/', whitespace or invalid character"
-    return None
-
-
-def _extensions(name, value):
-    exts = _list(value)
-    for ext in exts:
-        problem = check_extension(ext)
-        if problem:
-            raise ConfigError(f"{name}: {problem}, got {ext!r}")
-    return tuple(dict.fromkeys(exts))
-
-
-def _memcached(name, value):
-    servers = []
-    for item in _list(value):
-        host, sep, port = item.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ConfigError(f"{name}: expected comma-separated host:port, got {item!r}")
-        servers.append((host.strip("[]"), int(port)))
-    return tuple(servers)
-
-
-def normalise_database_url(url):
-    """Every PostgreSQL spelling means psycopg 3 (SPEC §8)."""
-    for prefix in ("postgres://", "postgresql://", "postgresql+psycopg://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
-    return url
-
-
-def _database(name, value):
-    url = normalise_database_url(value.strip())
-    if not (url.startswith("postgresql+psycopg://") or url.startswith("sqlite://")):
-        raise ConfigError(f"{name}: expected a sqlite:// or postgresql:// URL, got {_redact(url)!r}")
-    if url.startswith("postgresql+psycopg://") and len(url) <= len("postgresql+psycopg://"):
-        raise ConfigError(f"{name}: the PostgreSQL URL names no host or database")
-    return url
-
-
-DEFAULT_METRICS_ALLOWED = "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"
-
-
-def _networks(name, value):
-    networks = []
-    for item in _list(value):
-        try:
-            networks.append(ipaddress.ip_network(item, strict=False))
-        except ValueError:
-            raise ConfigError(f"{name}: expected comma-separated addresses or CIDRs, got {item!r}") from None
-    return tuple(networks)
-
-
-def _public_url(name, value):
-    """``scheme://host[:port][/path]`` without query, fragment or user-info; no trailing '/'."""
-    url = value.strip()
-    if not url:
-        return ""
-    parts = urllib.parse.urlsplit(url)
-    try:
-        port = parts.port
-    except ValueError:
-        port = -1
-    if (
-        parts.scheme not in ("http", "https")
-        or not parts.hostname
-        or parts.query
-        or parts.fragment
-        or "@" in parts.netloc
-        or port == -1
-        or not url.isascii()
-        or re.search(r"[\x00-\x20\x7f\\\"'<>`{}|^]", url)
-    ):
-        raise ConfigError(f"{name}: expected http(s)://HOST[:PORT][/PATH], got {value!r}")
-    return url.rstrip("/")
-
-
-def _redact(url):
-    return re.sub(r"//([^:/@]*):[^@/]*@", r"//\1:***@", url)
 
 
 class _Source:
@@ -199,80 +56,56 @@ class _Source:
         return envs[0], default
 
 
-# Environment variables read after the TECKEN_ one, before the ini file.
-ALIASES = {"tecken.download_file_extensions_allowed": ("DJANGO_DOWNLOAD_FILE_EXTENSIONS_ALLOWED",)}
-
-
-def read_raw(ini, environ, key):
-    """One raw setting value (environment, aliases included, wins), for alembic's env.py."""
-    env = "TECKEN_" + key.split(".", 1)[1].upper() if key.startswith("tecken.") else None
-    if key == "sqlalchemy.url":
-        env = "TECKEN_DATABASE_URL"
-    envs = ([env] if env else []) + list(ALIASES.get(key, ()))
-    return _Source(ini, environ).get(key, envs)[1]
-
-
-def load(ini: Mapping, environ: Mapping | None = None, here: str | None = None) -> Settings:
-    """Build :class:`Settings` from ini values and the environment.
-
-    Raises ConfigError with one line naming the setting on any mistake.
-    """
-    environ = os.environ if environ is None else environ
-    here = here or ini.get("here") or os.getcwd()
-    src = _Source(ini, environ)
-
-    def raw(key, env, default=None, aliases=()):
-        return src.get(key, [env, *aliases], default)
-
-    name, value = raw("tecken.environment", "TECKEN_ENVIRONMENT", "development")
+# -- parsers that need what was read before them (the table's order) -------------
+def _environment(name, value, _ctx):
     environment = value.strip().lower()
     if environment not in ("development", "production"):
         raise ConfigError(f"{name}: expected development or production, got {value!r}")
-    production = environment == "production"
+    return environment
 
-    name, value = raw("tecken.symbol_file_prefix", "TECKEN_SYMBOL_FILE_PREFIX", "v1")
-    file_prefix = value.strip().strip("/")
-    if INVALID_NAME_CHARS.search(file_prefix) or re.search(r"\s", file_prefix):
+
+def _file_prefix(name, value, _ctx):
+    prefix = value.strip().strip("/")
+    if INVALID_NAME_CHARS.search(prefix) or re.search(r"\s", prefix):
         raise ConfigError(f"{name}: contains an invalid character: {value!r}")
+    return prefix
 
-    name, value = raw("tecken.symbol_urls", "TECKEN_SYMBOL_URLS", "")
+
+def _locations(name, value, ctx):
     urls = _list(value)
     if not urls:
         raise ConfigError(f"{name}: required, a comma-separated list of storage locations")
-    locs = []
-    for index, url in enumerate(urls):
-        try:
-            locs.append(locations_mod.parse(url, here=here, file_prefix=file_prefix, index=str(index)))
-        except ValueError as exc:
-            raise ConfigError(f"{name}: {exc}") from None
-    name, value = raw("tecken.try_symbol_url", "TECKEN_TRY_SYMBOL_URL", "")
     try:
-        if value.strip():
-            try_loc = locations_mod.parse(value.strip(), here=here, file_prefix=file_prefix, index="try")
-        else:
-            try_loc = locations_mod.derive_try(locs[0])
+        return tuple(
+            locations_mod.parse(
+                url, here=ctx["here"], file_prefix=ctx["symbol_file_prefix"], index=str(index)
+            )
+            for index, url in enumerate(urls)
+        )
     except ValueError as exc:
         raise ConfigError(f"{name}: {exc}") from None
 
-    name, value = raw("sqlalchemy.url", "TECKEN_DATABASE_URL", "")
+
+def _try_location(name, value, ctx):
+    try:
+        if value.strip():
+            return locations_mod.parse(
+                value.strip(), here=ctx["here"], file_prefix=ctx["symbol_file_prefix"], index="try"
+            )
+        return locations_mod.derive_try(ctx["locations"][0])
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+
+
+def _required_database(name, value, _ctx):
     if not value.strip():
         raise ConfigError(f"{name}: required, a sqlite:// or postgresql:// database URL")
-    database_url = _database(name, value)
+    return _database(name, value)
 
-    name, value = raw("tecken.memcached_servers", "TECKEN_MEMCACHED_SERVERS", "")
-    memcached = _memcached(name, value)
 
-    name, value = raw(
-        "tecken.download_file_extensions_allowed",
-        "TECKEN_DOWNLOAD_FILE_EXTENSIONS_ALLOWED",
-        ".sym,.dl_,.ex_,.pd_,.dbg.gz,.tar.bz2",
-        aliases=ALIASES["tecken.download_file_extensions_allowed"],
-    )
-    extensions = _extensions(name, value)
-
-    name, value = raw("tecken.session_secret", "TECKEN_SESSION_SECRET", "")
+def _session_secret(name, value, ctx):
     secret = value.strip()
-    if production:
+    if ctx["environment"] == "production":
         if not secret:
             raise ConfigError(f"{name}: required in production (at least 32 characters)")
         if secret.upper().startswith(PLACEHOLDER_PREFIX):
@@ -282,61 +115,154 @@ def load(ini: Mapping, environ: Mapping | None = None, here: str | None = None) 
     elif not secret or secret.upper().startswith(PLACEHOLDER_PREFIX):
         # Development: a random secret per start (sessions do not survive restarts).
         secret = secrets.token_urlsafe(48)
+    return secret
 
-    def boolean(key, env, default):
-        n, v = raw(key, env, default)
-        return _bool(n, v)
 
-    def integer(key, env, default):
-        n, v = raw(key, env, default)
-        return _int(n, v)
+def _simple(parse):
+    """A parser of the value alone, as the table's parsers take (name, value, ctx)."""
+    return lambda name, value, _ctx: parse(name, value)
 
-    def seconds(key, env, default, positive=True):
-        n, v = raw(key, env, default)
-        return _seconds(n, v, positive)
 
-    queue_size = integer("tecken.missing_symbol_queue_size", "TECKEN_MISSING_SYMBOL_QUEUE_SIZE", "10000")
+def _positive_or_zero_seconds(name, value):
+    return _seconds(name, value, positive=False)
 
-    return Settings(
-        environment=environment,
-        here=here,
-        locations=tuple(locs),
-        try_location=try_loc,
-        symbol_file_prefix=file_prefix,
-        database_url=database_url,
-        memcached_servers=memcached,
-        download_file_extensions_allowed=extensions,
-        session_secret=secret,
-        secure_cookies=boolean("tecken.secure_cookies", "TECKEN_SECURE_COOKIES", "true" if production else "false"),
-        missing_symbol_guard_seconds=integer(
-            "tecken.missing_symbol_guard_seconds", "TECKEN_MISSING_SYMBOL_GUARD_SECONDS", "86400"
-        ),
-        missing_symbol_queue_size=queue_size,
-        cache_found_ttl=integer("tecken.cache_found_ttl", "TECKEN_CACHE_FOUND_TTL", "21600"),
-        cache_not_found_ttl=integer("tecken.cache_not_found_ttl", "TECKEN_CACHE_NOT_FOUND_TTL", "600"),
-        presigned_url_expires=integer("tecken.presigned_url_expires", "TECKEN_PRESIGNED_URL_EXPIRES", "3600"),
-        storage_connect_timeout=seconds(
-            "tecken.storage_connect_timeout", "TECKEN_STORAGE_CONNECT_TIMEOUT", "2"
-        ),
-        storage_read_timeout=seconds("tecken.storage_read_timeout", "TECKEN_STORAGE_READ_TIMEOUT", "5"),
-        storage_retries=integer("tecken.storage_retries", "TECKEN_STORAGE_RETRIES", "1"),
-        storage_deadline=seconds("tecken.storage_deadline", "TECKEN_STORAGE_DEADLINE", "15"),
-        rules_refresh_seconds=seconds(
-            "tecken.rules_refresh_seconds", "TECKEN_RULES_REFRESH_SECONDS", "5", positive=False
-        ),
-        access_log=boolean("tecken.access_log", "TECKEN_ACCESS_LOG", "true"),
-        public_url=_public_url(*raw("tecken.public_url", "TECKEN_PUBLIC_URL", "")),
-        metrics_allowed_addresses=_networks(
-            *raw("tecken.metrics_allowed_addresses", "TECKEN_METRICS_ALLOWED_ADDRESSES", DEFAULT_METRICS_ALLOWED)
-        ),
-        memcached_dead_retry_seconds=seconds(
-            "tecken.memcached_dead_retry_seconds", "TECKEN_MEMCACHED_DEAD_RETRY_SECONDS", "30"
-        ),
-        missing_symbol_retry_max_seconds=seconds(
-            "tecken.missing_symbol_retry_max_seconds", "TECKEN_MISSING_SYMBOL_RETRY_MAX_SECONDS", "1"
-        ),
-        version=_version(),
+
+def _production_default(production_value, development_value):
+    return lambda ctx: production_value if ctx["environment"] == "production" else development_value
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """One setting: where it is read, its default, how it is parsed and shown."""
+
+    field: str  # the attribute of Settings
+    key: str  # the ini key in [app:main]
+    env: str  # the environment variable (wins over the ini file)
+    default: object  # text, or a function of what was read before it
+    parse: object  # (name, value, ctx) -> value; raises ConfigError
+    secret: bool = False  # never shown (the dashboard, logs)
+    aliases: tuple = ()  # more environment variables, read after ``env``
+    internal: bool = False  # a knob for tests, not in SPEC §1's table
+
+
+def _s(field, default, parse, *, key=None, env=None, **kw):
+    """A row of the table; the ini key and variable follow from the field by default."""
+    return Setting(field, key or "tecken." + field, env or "TECKEN_" + field.upper(), default, parse, **kw)
+
+
+# Every setting of SPEC §1, in the order they are read (a parser may use the values
+# above it). A new setting is one line here; the loader, the dashboard's
+# configuration view and the migrations' seeding all read this table.
+SETTINGS = (
+    _s("environment", "development", _environment),
+    _s("symbol_file_prefix", "v1", _file_prefix),
+    _s("locations", "", _locations, key="tecken.symbol_urls", env="TECKEN_SYMBOL_URLS"),
+    _s("try_location", "", _try_location, key="tecken.try_symbol_url", env="TECKEN_TRY_SYMBOL_URL"),
+    _s("database_url", "", _required_database, key="sqlalchemy.url", env="TECKEN_DATABASE_URL"),
+    _s("memcached_servers", "", _simple(_memcached)),
+    _s(
+        "download_file_extensions_allowed",
+        ".sym,.dl_,.ex_,.pd_,.dbg.gz,.tar.bz2",
+        _simple(_extensions),
+        aliases=("DJANGO_DOWNLOAD_FILE_EXTENSIONS_ALLOWED",),
+    ),
+    _s("session_secret", "", _session_secret, secret=True),
+    _s("secure_cookies", _production_default("true", "false"), _simple(_bool)),
+    _s("missing_symbol_guard_seconds", "86400", _simple(_int)),
+    _s("missing_symbol_queue_size", "10000", _simple(_int)),
+    _s("cache_found_ttl", "21600", _simple(_int)),
+    _s("cache_not_found_ttl", "600", _simple(_int)),
+    _s("presigned_url_expires", "3600", _simple(_int)),
+    _s("storage_connect_timeout", "2", _simple(_seconds)),
+    _s("storage_read_timeout", "5", _simple(_seconds)),
+    _s("storage_retries", "1", _simple(_int)),
+    _s("storage_deadline", "15", _simple(_seconds)),
+    _s("rules_refresh_seconds", "5", _simple(_positive_or_zero_seconds)),
+    _s("access_log", "true", _simple(_bool)),
+    _s("public_url", "", _simple(_public_url)),
+    _s("metrics_allowed_addresses", DEFAULT_METRICS_ALLOWED, _simple(_networks)),
+    _s("memcached_dead_retry_seconds", "30", _simple(_seconds), internal=True),
+    _s("missing_symbol_retry_max_seconds", "1", _simple(_seconds), internal=True),
+)
+SETTINGS_BY_FIELD = {setting.field: setting for setting in SETTINGS}
+
+
+class _SettingsBase:
+    @property
+    def all_locations(self):
+        return self.locations + (self.try_location,)
+
+
+Settings = dataclasses.make_dataclass(
+    "Settings",
+    [(setting.field, object) for setting in SETTINGS] + [("here", str), ("version", str)],
+    bases=(_SettingsBase,),
+    frozen=True,
+)
+Settings.__doc__ = "The typed, frozen settings (one attribute per row of SETTINGS, plus here and version)."
+
+
+def read_raw(ini, environ, key):
+    """One raw setting value by ini key (the environment, aliases included, wins), or None."""
+    setting = next(s for s in SETTINGS if s.key == key)
+    return _Source(ini, environ).get(setting.key, [setting.env, *setting.aliases])[1]
+
+
+def read_one(ini, environ, field, here=None):
+    """One setting parsed on its own (for settings no other setting depends on)."""
+    setting = SETTINGS_BY_FIELD[field]
+    ctx = {"here": here or ini.get("here") or os.getcwd(), "environment": "development"}
+    name, value = _Source(ini, environ).get(
+        setting.key, [setting.env, *setting.aliases], _default(setting, ctx)
     )
+    return setting.parse(name, value, ctx)
+
+
+def _default(setting, ctx):
+    return setting.default(ctx) if callable(setting.default) else setting.default
+
+
+def load(ini: Mapping, environ: Mapping | None = None, here: str | None = None):
+    """Build :class:`Settings` from ini values and the environment.
+
+    Raises ConfigError with one line naming the setting on any mistake.
+    """
+    environ = os.environ if environ is None else environ
+    ctx = {"here": here or ini.get("here") or os.getcwd()}
+    source = _Source(ini, environ)
+    for setting in SETTINGS:
+        name, value = source.get(setting.key, [setting.env, *setting.aliases], _default(setting, ctx))
+        ctx[setting.field] = setting.parse(name, value, ctx)
+    return Settings(**ctx, version=_version())
+
+
+def describe(settings):
+    """[(field, where it comes from, value text)] for every setting but the secrets."""
+    rows = [("here", "(directory of the ini file)", settings.here)]
+    for setting in SETTINGS:
+        if not setting.secret:
+            rows.append((setting.field, setting.env, show(getattr(settings, setting.field))))
+    rows.append(("version", "(installed package)", settings.version))
+    return rows
+
+
+def show(value):
+    """A setting's value as text for people (database passwords redacted)."""
+    if isinstance(value, locations_mod.Location):
+        return value.url
+    if isinstance(value, tuple) and value and isinstance(value[0], locations_mod.Location):
+        return "\n".join(location.url for location in value)
+    if isinstance(value, tuple) and value and isinstance(value[0], tuple):  # memcached servers
+        return "\n".join(f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in value)
+    if isinstance(value, tuple):
+        return " ".join(str(v) for v in value) or "(none)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, str) and "://" in value:
+        return _redact(value)
+    return str(value)
 
 
 def _version():

@@ -17,7 +17,6 @@ Definitions shown on the page:
   in the window.
 """
 
-import dataclasses
 import datetime
 import logging
 
@@ -25,7 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from .. import reports
-from ..settings import Settings, _redact
+from ..settings import describe
 from ..views.dockerflow import run_checks
 from .common import admin_route, admin_view
 
@@ -44,32 +43,6 @@ TOP_MARGIN = 18  # room for the count above the tallest bar
 LEFT_MARGIN = 8
 LABEL_HEIGHT = 44  # rotated day labels under the bars
 
-# Where each setting comes from (SPEC §1), for the configuration table.
-SETTING_SOURCES = {
-    "environment": "TECKEN_ENVIRONMENT",
-    "here": "(directory of the ini file)",
-    "locations": "TECKEN_SYMBOL_URLS",
-    "try_location": "TECKEN_TRY_SYMBOL_URL",
-    "symbol_file_prefix": "TECKEN_SYMBOL_FILE_PREFIX",
-    "database_url": "TECKEN_DATABASE_URL",
-    "memcached_servers": "TECKEN_MEMCACHED_SERVERS",
-    "download_file_extensions_allowed": "TECKEN_DOWNLOAD_FILE_EXTENSIONS_ALLOWED",
-    "secure_cookies": "TECKEN_SECURE_COOKIES",
-    "missing_symbol_guard_seconds": "TECKEN_MISSING_SYMBOL_GUARD_SECONDS",
-    "missing_symbol_queue_size": "TECKEN_MISSING_SYMBOL_QUEUE_SIZE",
-    "cache_found_ttl": "TECKEN_CACHE_FOUND_TTL",
-    "cache_not_found_ttl": "TECKEN_CACHE_NOT_FOUND_TTL",
-    "presigned_url_expires": "TECKEN_PRESIGNED_URL_EXPIRES",
-    "storage_connect_timeout": "TECKEN_STORAGE_CONNECT_TIMEOUT",
-    "storage_read_timeout": "TECKEN_STORAGE_READ_TIMEOUT",
-    "storage_retries": "TECKEN_STORAGE_RETRIES",
-    "storage_deadline": "TECKEN_STORAGE_DEADLINE",
-    "rules_refresh_seconds": "TECKEN_RULES_REFRESH_SECONDS",
-    "memcached_dead_retry_seconds": "TECKEN_MEMCACHED_DEAD_RETRY_SECONDS",
-    "missing_symbol_retry_max_seconds": "TECKEN_MISSING_SYMBOL_RETRY_MAX_SECONDS",
-    "version": "(installed package)",
-}
-SECRET_FIELDS = frozenset({"session_secret"})
 
 
 def day_start(day, dialect_name):
@@ -134,31 +107,8 @@ def top_missing(connection, dialect_name, today):
 
 
 def configuration(tecken):
-    """[(field, source, value text)] for every setting but the secrets."""
-    out = []
-    for field in dataclasses.fields(Settings):
-        if field.name in SECRET_FIELDS:
-            continue
-        value = getattr(tecken, field.name)
-        if field.name == "database_url":
-            text = _redact(value)
-        elif field.name == "locations":
-            text = "\n".join(location.url for location in value)
-        elif field.name == "try_location":
-            text = value.url
-        elif field.name == "memcached_servers":
-            servers = (f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in value)
-            text = "\n".join(servers) or "(none: in-process cache)"
-        elif isinstance(value, tuple):
-            text = " ".join(str(v) for v in value) or "(none)"
-        elif isinstance(value, bool):
-            text = "true" if value else "false"
-        elif isinstance(value, float) and value.is_integer():
-            text = str(int(value))
-        else:
-            text = str(value)
-        out.append((field.name, SETTING_SOURCES.get(field.name, ""), text))
-    return out
+    """[(field, source, value text)] for every setting but the secrets (the settings table)."""
+    return describe(tecken)
 
 
 def _when(value):

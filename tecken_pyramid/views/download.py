@@ -11,8 +11,7 @@ from pyramid.view import view_config
 
 from ..locations import PRIVATE
 from ..resources import SymbolFile
-from ..rules import EXTENSION_NOT_ALLOWED, IGNORED
-from ..settings import INVALID_NAME_CHARS
+from ..rules import EXTENSION_NOT_ALLOWED, IGNORED, invalid_name
 from ..urls import download_base_url
 from .errors import method_not_allowed
 
@@ -78,7 +77,7 @@ def download(context, request):
         lookup = "ignored" if decision == IGNORED else EXTENSION_NOT_ALLOWED
         metrics.download_result[lookup].inc()
         return _answer(404, "Symbol Not Found (and ignored)", lookup, debug_time=zero)
-    if INVALID_NAME_CHARS.search(symbol) or INVALID_NAME_CHARS.search(filename):
+    if invalid_name(symbol, filename):
         metrics.download_result["invalid-name"].inc()
         return _answer(
             400,

@@ -127,29 +127,99 @@ def test_production_default_secure_cookies_from_code():
 # -- ini then environment, environment wins --------------------------------------------------------
 OVERRIDES = [
     # (ini key, env var, ini value, env value, attribute, expected from ini, expected from env)
-    ("tecken.environment", "TECKEN_ENVIRONMENT", "development", "production", "environment",
-     "development", "production"),
+    (
+        "tecken.environment",
+        "TECKEN_ENVIRONMENT",
+        "development",
+        "production",
+        "environment",
+        "development",
+        "production",
+    ),
     ("tecken.symbol_file_prefix", "TECKEN_SYMBOL_FILE_PREFIX", "v1", "v2", "symbol_file_prefix", "v1", "v2"),
-    ("sqlalchemy.url", "TECKEN_DATABASE_URL", "sqlite:////a.db", "sqlite:////b.db", "database_url",
-     "sqlite:////a.db", "sqlite:////b.db"),
-    ("tecken.memcached_servers", "TECKEN_MEMCACHED_SERVERS", "a:11211", "b:1,c:2", "memcached_servers",
-     (("a", 11211),), (("b", 1), ("c", 2))),
-    ("tecken.download_file_extensions_allowed", "TECKEN_DOWNLOAD_FILE_EXTENSIONS_ALLOWED", ".sym",
-     ".sym,.pdb", "download_file_extensions_allowed", (".sym",), (".sym", ".pdb")),
-    ("tecken.session_secret", "TECKEN_SESSION_SECRET", "i" * 40, "e" * 40, "session_secret", "i" * 40,
-     "e" * 40),
+    (
+        "sqlalchemy.url",
+        "TECKEN_DATABASE_URL",
+        "sqlite:////a.db",
+        "sqlite:////b.db",
+        "database_url",
+        "sqlite:////a.db",
+        "sqlite:////b.db",
+    ),
+    (
+        "tecken.memcached_servers",
+        "TECKEN_MEMCACHED_SERVERS",
+        "a:11211",
+        "b:1,c:2",
+        "memcached_servers",
+        (("a", 11211),),
+        (("b", 1), ("c", 2)),
+    ),
+    (
+        "tecken.download_file_extensions_allowed",
+        "TECKEN_DOWNLOAD_FILE_EXTENSIONS_ALLOWED",
+        ".sym",
+        ".sym,.pdb",
+        "download_file_extensions_allowed",
+        (".sym",),
+        (".sym", ".pdb"),
+    ),
+    (
+        "tecken.session_secret",
+        "TECKEN_SESSION_SECRET",
+        "i" * 40,
+        "e" * 40,
+        "session_secret",
+        "i" * 40,
+        "e" * 40,
+    ),
     ("tecken.secure_cookies", "TECKEN_SECURE_COOKIES", "true", "false", "secure_cookies", True, False),
-    ("tecken.missing_symbol_guard_seconds", "TECKEN_MISSING_SYMBOL_GUARD_SECONDS", "10", "0",
-     "missing_symbol_guard_seconds", 10, 0),
-    ("tecken.missing_symbol_queue_size", "TECKEN_MISSING_SYMBOL_QUEUE_SIZE", "5", "7",
-     "missing_symbol_queue_size", 5, 7),
+    (
+        "tecken.missing_symbol_guard_seconds",
+        "TECKEN_MISSING_SYMBOL_GUARD_SECONDS",
+        "10",
+        "0",
+        "missing_symbol_guard_seconds",
+        10,
+        0,
+    ),
+    (
+        "tecken.missing_symbol_queue_size",
+        "TECKEN_MISSING_SYMBOL_QUEUE_SIZE",
+        "5",
+        "7",
+        "missing_symbol_queue_size",
+        5,
+        7,
+    ),
     ("tecken.cache_found_ttl", "TECKEN_CACHE_FOUND_TTL", "100", "200", "cache_found_ttl", 100, 200),
-    ("tecken.cache_not_found_ttl", "TECKEN_CACHE_NOT_FOUND_TTL", "30", "3600", "cache_not_found_ttl", 30,
-     3600),
-    ("tecken.presigned_url_expires", "TECKEN_PRESIGNED_URL_EXPIRES", "60", "7200", "presigned_url_expires",
-     60, 7200),
-    ("tecken.storage_connect_timeout", "TECKEN_STORAGE_CONNECT_TIMEOUT", "3", "4", "storage_connect_timeout",
-     3, 4),
+    (
+        "tecken.cache_not_found_ttl",
+        "TECKEN_CACHE_NOT_FOUND_TTL",
+        "30",
+        "3600",
+        "cache_not_found_ttl",
+        30,
+        3600,
+    ),
+    (
+        "tecken.presigned_url_expires",
+        "TECKEN_PRESIGNED_URL_EXPIRES",
+        "60",
+        "7200",
+        "presigned_url_expires",
+        60,
+        7200,
+    ),
+    (
+        "tecken.storage_connect_timeout",
+        "TECKEN_STORAGE_CONNECT_TIMEOUT",
+        "3",
+        "4",
+        "storage_connect_timeout",
+        3,
+        4,
+    ),
     ("tecken.storage_read_timeout", "TECKEN_STORAGE_READ_TIMEOUT", "6", "7", "storage_read_timeout", 6, 7),
     ("tecken.storage_retries", "TECKEN_STORAGE_RETRIES", "0", "3", "storage_retries", 0, 3),
     ("tecken.storage_deadline", "TECKEN_STORAGE_DEADLINE", "20", "30", "storage_deadline", 20, 30),
@@ -202,9 +272,21 @@ def test_environment_names_the_bad_setting_over_the_ini():
 @pytest.mark.parametrize(
     "value,expected",
     [
-        ("true", True), ("TRUE", True), ("True", True), ("1", True), ("yes", True), ("YES", True),
-        ("Yes", True), ("false", False), ("FALSE", False), ("False", False), ("0", False), ("no", False),
-        ("NO", False), ("nO", False), (" true ", True),
+        ("true", True),
+        ("TRUE", True),
+        ("True", True),
+        ("1", True),
+        ("yes", True),
+        ("YES", True),
+        ("Yes", True),
+        ("false", False),
+        ("FALSE", False),
+        ("False", False),
+        ("0", False),
+        ("no", False),
+        ("NO", False),
+        ("nO", False),
+        (" true ", True),
     ],
 )
 def test_booleans(value, expected):
@@ -221,8 +303,11 @@ def test_bad_booleans(value):
 
 
 INTEGERS = [
-    ("TECKEN_MISSING_SYMBOL_GUARD_SECONDS", "tecken.missing_symbol_guard_seconds",
-     "missing_symbol_guard_seconds"),
+    (
+        "TECKEN_MISSING_SYMBOL_GUARD_SECONDS",
+        "tecken.missing_symbol_guard_seconds",
+        "missing_symbol_guard_seconds",
+    ),
     ("TECKEN_MISSING_SYMBOL_QUEUE_SIZE", "tecken.missing_symbol_queue_size", "missing_symbol_queue_size"),
     ("TECKEN_CACHE_FOUND_TTL", "tecken.cache_found_ttl", "cache_found_ttl"),
     ("TECKEN_CACHE_NOT_FOUND_TTL", "tecken.cache_not_found_ttl", "cache_not_found_ttl"),
@@ -467,15 +552,27 @@ def test_access_log_off_and_bad_value():
 
 @pytest.mark.parametrize(
     "value, expected",
-    [("https://symbols.example.com/", "https://symbols.example.com"), ("http://h:8080/base", "http://h:8080/base")],
+    [
+        ("https://symbols.example.com/", "https://symbols.example.com"),
+        ("http://h:8080/base", "http://h:8080/base"),
+    ],
 )
 def test_public_url_accepted(value, expected):
     assert settings(environ={"TECKEN_PUBLIC_URL": value}).public_url == expected
 
 
 @pytest.mark.parametrize(
-    "value", ["ftp://h", "https://user@h", "https://h/?q=1", "https://h/#f", "https://h:port", "h.example.com",
-              "https://h/a b", "https://h/\u00e9"],
+    "value",
+    [
+        "ftp://h",
+        "https://user@h",
+        "https://h/?q=1",
+        "https://h/#f",
+        "https://h:port",
+        "h.example.com",
+        "https://h/a b",
+        "https://h/\u00e9",
+    ],
 )
 def test_public_url_rejected(value):
     assert "TECKEN_PUBLIC_URL" in config_error(environ={"TECKEN_PUBLIC_URL": value})
@@ -484,4 +581,60 @@ def test_public_url_rejected(value):
 def test_metrics_allowed_addresses():
     s = settings(environ={"TECKEN_METRICS_ALLOWED_ADDRESSES": "203.0.113.7, 2001:db8::/32"})
     assert [str(n) for n in s.metrics_allowed_addresses] == ["203.0.113.7/32", "2001:db8::/32"]
-    assert "TECKEN_METRICS_ALLOWED_ADDRESSES" in config_error(environ={"TECKEN_METRICS_ALLOWED_ADDRESSES": "10.0.0.0/33"})
+    assert "TECKEN_METRICS_ALLOWED_ADDRESSES" in config_error(
+        environ={"TECKEN_METRICS_ALLOWED_ADDRESSES": "10.0.0.0/33"}
+    )
+
+
+# -- the settings table (issue 8: settings described once) ----------------------------------------
+def test_every_setting_is_one_row_of_the_table():
+    from tecken_pyramid.settings import SETTINGS, Settings
+
+    fields = [f.name for f in __import__("dataclasses").fields(Settings)]
+    assert fields == [s.field for s in SETTINGS] + ["here", "version"]
+    assert len({s.env for s in SETTINGS}) == len(SETTINGS)
+    assert len({s.key for s in SETTINGS}) == len(SETTINGS)
+    by_field = {s.field: s for s in SETTINGS}
+    assert (by_field["locations"].key, by_field["locations"].env) == (
+        "tecken.symbol_urls",
+        "TECKEN_SYMBOL_URLS",
+    )
+    assert (by_field["database_url"].key, by_field["database_url"].env) == (
+        "sqlalchemy.url",
+        "TECKEN_DATABASE_URL",
+    )
+    assert [s.field for s in SETTINGS if s.secret] == ["session_secret"]
+
+
+def test_describe_shows_every_setting_but_the_secret():
+    from tecken_pyramid.settings import describe
+
+    s = settings(
+        environ={
+            **PRODUCTION_ENV,
+            "TECKEN_DATABASE_URL": "postgresql://u:pw@db/x",
+            "TECKEN_MEMCACHED_SERVERS": "a:1,[::1]:2",
+        }
+    )
+    rows = {field: (source, text) for field, source, text in describe(s)}
+    assert "session_secret" not in rows and SECRET not in str(rows)
+    assert rows["database_url"] == ("TECKEN_DATABASE_URL", "postgresql+psycopg://u:***@db/x")
+    assert rows["memcached_servers"] == ("TECKEN_MEMCACHED_SERVERS", "a:1\n[::1]:2")
+    assert rows["access_log"] == ("TECKEN_ACCESS_LOG", "true")
+    assert rows["storage_deadline"] == ("TECKEN_STORAGE_DEADLINE", "15")
+    assert rows["here"][1] == HERE
+
+
+def test_read_one_uses_the_table_aliases_and_checks():
+    from tecken_pyramid.settings import read_one
+
+    field = "download_file_extensions_allowed"
+    assert read_one({}, {}, field) == DEFAULT_EXTENSIONS
+    assert read_one({}, {"DJANGO_DOWNLOAD_FILE_EXTENSIONS_ALLOWED": ".a,.b"}, field) == (".a", ".b")
+    assert read_one(
+        {},
+        {"DJANGO_DOWNLOAD_FILE_EXTENSIONS_ALLOWED": ".a", "TECKEN_DOWNLOAD_FILE_EXTENSIONS_ALLOWED": ".c"},
+        field,
+    ) == (".c",)
+    with pytest.raises(ConfigError):
+        read_one({}, {"TECKEN_DOWNLOAD_FILE_EXTENSIONS_ALLOWED": "sym"}, field)
