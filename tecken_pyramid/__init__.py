@@ -27,6 +27,8 @@ def make_app(tecken, ini_settings=None, start_background=True):
     config.registry.tecken = tecken
     # Path shapes and the routes mapper first: the mapper must exist before any route.
     config.include(".tweens")
+    # The add_public_view directive (routes and their views are added below).
+    config.include(".routes")
     # Metrics first: every other service counts into them.
     config.include(".metrics")
     # Shared cache (memcached or in-process) for existence, guards and throttles.

@@ -80,6 +80,4 @@ def metrics_view(request):
 
 def includeme(config):
     config.registry.metrics = Metrics()
-    config.add_route("metrics", "/metrics")
-    config.add_view(metrics_view, route_name="metrics", request_method=("GET", "HEAD"))
-    config.add_view("tecken_pyramid.views.errors.method_not_allowed", route_name="metrics")
+    config.add_public_view("metrics", metrics_view)

@@ -7,19 +7,8 @@ are decided earlier by :mod:`.tweens`, before Pyramid's traverser normalises the
 
 import re
 
-RESERVED = frozenset(
-    {
-        "admin",
-        "__heartbeat__",
-        "__lbheartbeat__",
-        "__version__",
-        "__files__",
-        "metrics",
-        "missingsymbols",
-        "missingsymbols.csv",
-        "upload",  # SPEC §9 (not served yet: the JSON 404)
-    }
-)
+from .routes import RESERVED  # first segments of the routes, and "upload" (SPEC §2, §9)
+
 HEX = re.compile(r"[0-9A-Fa-f]+\Z")
 
 

@@ -2,7 +2,7 @@
 
 import os
 
-from .errors import json_response, method_not_allowed
+from .errors import json_response
 
 
 def lbheartbeat(request):
@@ -53,11 +53,6 @@ def includeme(config):
     if commit:
         info["commit"] = commit
     registry.version_info = info
-    for name, path, view in (
-        ("lbheartbeat", "/__lbheartbeat__", lbheartbeat),
-        ("heartbeat", "/__heartbeat__", heartbeat),
-        ("version", "/__version__", version),
-    ):
-        config.add_route(name, path)
-        config.add_view(view, route_name=name, request_method=("GET", "HEAD"))
-        config.add_view(method_not_allowed, route_name=name)
+    config.add_public_view("lbheartbeat", lbheartbeat)
+    config.add_public_view("heartbeat", heartbeat)
+    config.add_public_view("version", version)

@@ -42,6 +42,4 @@ def files_method_not_allowed(request):
 
 def includeme(config):
     if any(loc.kind == "local" for loc in config.registry.tecken.all_locations):
-        config.add_route("files", "/__files__/{n}/*key")
-        config.add_view(serve_file, route_name="files", request_method=("GET", "HEAD"))
-        config.add_view(files_method_not_allowed, route_name="files")
+        config.add_public_view("files", serve_file, not_allowed=files_method_not_allowed)

@@ -1,13 +1,10 @@
 """The home page: the URL format, curl examples and the CSV report (SPEC §7)."""
 
-from pyramid.view import view_config
-
+from ..routes import STATIC
 from ..security_headers import html_response_headers
 from ..urls import application_url
-from .errors import method_not_allowed
 
 
-@view_config(route_name="home", request_method=("GET", "HEAD"), renderer="home.jinja2")
 def home(request):
     request.response.headers.update(html_response_headers())
     # Reading the identity reads the session cookie when there is one and never
@@ -24,6 +21,5 @@ def home(request):
 
 def includeme(config):
     # CSS (and later the console's JS) lives under /admin/ (SPEC §2), served by the app.
-    config.add_static_view("admin/static", "tecken_pyramid:static", cache_max_age=3600)
-    config.add_route("home", "/")
-    config.add_view(method_not_allowed, route_name="home")
+    config.add_static_view(STATIC, "tecken_pyramid:static", cache_max_age=3600)
+    config.add_public_view("home", home, renderer="home.jinja2")

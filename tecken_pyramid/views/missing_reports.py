@@ -8,7 +8,7 @@ from pyramid.response import Response
 from sqlalchemy.exc import SQLAlchemyError
 
 from .. import csvstream, reports
-from .errors import json_response, method_not_allowed
+from .errors import json_response
 
 log = logging.getLogger(__name__)
 
@@ -17,7 +17,9 @@ CSV_HEADER = ("debug_file", "debug_id", "code_file", "code_id")
 
 def database_unavailable(exc):
     log.warning("report unavailable, database error: %s", type(exc).__name__)
-    return json_response(503, {"error": "Database unavailable"}, [("Retry-After", "5"), ("Cache-Control", "no-store")])
+    return json_response(
+        503, {"error": "Database unavailable"}, [("Retry-After", "5"), ("Cache-Control", "no-store")]
+    )
 
 
 def missing_symbols_csv(request):
@@ -61,13 +63,11 @@ def missing_symbols_json(request):
         "records": [reports.record(row) for row in rows],
     }
     body = json.dumps(payload).encode("ascii")
-    return Response(body=body, headerlist=[("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return Response(
+        body=body, headerlist=[("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+    )
 
 
 def includeme(config):
-    config.add_route("missing_symbols_csv", "/missingsymbols.csv")
-    config.add_view(missing_symbols_csv, route_name="missing_symbols_csv", request_method=("GET", "HEAD"))
-    config.add_view(method_not_allowed, route_name="missing_symbols_csv")
-    config.add_route("missing_symbols_json", "/missingsymbols/")
-    config.add_view(missing_symbols_json, route_name="missing_symbols_json", request_method=("GET", "HEAD"))
-    config.add_view(method_not_allowed, route_name="missing_symbols_json")
+    config.add_public_view("missing_symbols_csv", missing_symbols_csv)
+    config.add_public_view("missing_symbols_json", missing_symbols_json)

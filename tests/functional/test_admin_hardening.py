@@ -108,7 +108,7 @@ def test_session_cookie_carries_nothing_of_the_password_hash(app, db):
     digest_and_salt = db_user(db, "admin").password_hash.rsplit("$", 2)[-2:]
     for part in digest_and_salt:
         for i in range(len(part) - 6):
-            assert part[i : i + 6] not in payload, f"hash characters {part[i:i + 6]!r} in the cookie"
+            assert part[i : i + 6] not in payload, f"hash characters {part[i : i + 6]!r} in the cookie"
 
 
 # -- item 11: sessions end for good -----------------------------------------------------------------
@@ -165,8 +165,14 @@ def test_password_reset_ends_earlier_cookies(app, db, make_app, symbols_dir):
 
 # -- item 9: undecodable and non-ASCII input ---------------------------------------------------------
 CONSOLE_PAGES = [
-    "/admin/", "/admin/audit", "/admin/users", "/admin/missing-symbols",
-    "/admin/extensions", "/admin/patterns", "/admin/cache", "/admin/login",
+    "/admin/",
+    "/admin/audit",
+    "/admin/users",
+    "/admin/missing-symbols",
+    "/admin/extensions",
+    "/admin/patterns",
+    "/admin/cache",
+    "/admin/login",
 ]
 
 
@@ -197,9 +203,7 @@ def test_undecodable_query_anonymous_still_no_500(app):
 )
 def test_undecodable_login_body_is_a_400(app, body):
     app.get("/admin/login")
-    r = app.post(
-        "/admin/login", body, content_type="application/x-www-form-urlencoded", expect_errors=True
-    )
+    r = app.post("/admin/login", body, content_type="application/x-www-form-urlencoded", expect_errors=True)
     assert r.status_int == 400, (r.status, r.text[:300])
     assert r.headers["Content-Type"].startswith("text/html")
 
@@ -227,8 +231,9 @@ def test_undecodable_console_post_is_a_400(app):
     login(app, "admin", "correct-horse")
     token = csrf(app)
     body = f"csrf_token={token}&username=%FF&password=long-enough".encode()
-    r = app.post("/admin/users/create", body, content_type="application/x-www-form-urlencoded",
-                 expect_errors=True)
+    r = app.post(
+        "/admin/users/create", body, content_type="application/x-www-form-urlencoded", expect_errors=True
+    )
     assert r.status_int == 400, (r.status, r.text[:300])
 
 
@@ -360,3 +365,17 @@ def test_s3_redirects_never_look_at_the_host(make_app, s3):
     for host in ("evil.com/x?", "h\r\nX: y"):
         r = app.get(DOWNLOAD, extra_environ={"HTTP_HOST": host}, status=302)
         assert r.headers["Location"].startswith(s3.endpoint)
+
+
+def test_every_route_of_the_app_is_declared_in_the_routes_module(admin_app):
+    # routes.py declares every URL-dispatch route: a route added elsewhere would
+    # escape the reserved first segments (SPEC §2) derived from it.
+    from pyramid.interfaces import IRoutesMapper
+
+    from tecken_pyramid import routes
+
+    mapper = admin_app.registry.queryUtility(IRoutesMapper)
+    added = {route.name: route.pattern for route in mapper.get_routes()}
+    static = added.pop(f"__{routes.STATIC}/")
+    assert static == f"{routes.STATIC}/*subpath"
+    assert added == {**routes.PUBLIC, **routes.CONSOLE}
