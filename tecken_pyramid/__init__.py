@@ -37,8 +37,10 @@ def make_app(tecken, ini_settings=None, start_background=True):
     config.include(".db")
     # Allow list and ignore patterns, in memory, reloaded by a thread.
     config.include(".rules")
-    # Storage checks and the lookup through the cache.
+    # Storage checks: one backend per location kind behind the deadline/retry loop.
     config.include(".storage")
+    # The existence cache and the lookup that walks the locations through it.
+    config.include(".lookup")
     # The missing-symbol log: recorder, background writer, reports.
     config.include(".missing")
     # Health checks (database, cache, storage) on one bounded pool per process.

@@ -186,11 +186,11 @@ def cmd_invalidate(args):
             "(the in-process cache belongs to each server process)"
         )
     from .cache import CacheUnavailable, MemcachedCache
-    from .storage import SymbolLookup
+    from .lookup import ExistenceCache
 
     cache = MemcachedCache(settings.memcached_servers, dead_retry=settings.memcached_dead_retry_seconds)
     try:
-        SymbolLookup(settings, cache, None, None).invalidate(keys)
+        ExistenceCache(settings, cache).invalidate(keys)
     except CacheUnavailable as exc:
         raise OperationalError(f"memcached unavailable (TECKEN_MEMCACHED_SERVERS): {exc}") from None
     finally:

@@ -80,11 +80,9 @@ def run_lookup(request, symbol, debugid, filename, include_try, refresh, each):
     lookup = registry.lookup
     locations = lookup.locations(include_try)
     # What the cache holds right now, before the lookup (which may write to it).
-    cache_keys = {
-        loc.index: cache_mod.existence_key(loc, loc.key(symbol, debugid, filename)) for loc in locations
-    }
-    cached_keys = [cache_keys[loc.index] for loc in locations if loc.cached]
-    held = registry.cache.get_many(cached_keys) if cached_keys else {}
+    existence = registry.existence
+    cache_keys = {loc.index: existence.key(loc, loc.key(symbol, debugid, filename)) for loc in locations}
+    held = existence.read([cache_keys[loc.index] for loc in locations if loc.cached])
 
     started = time.perf_counter()
     result = lookup.find(symbol, debugid, filename, include_try=include_try, refresh=refresh)
@@ -181,7 +179,7 @@ def cache_invalidate(request):
     registry = request.registry
     shared = bool(getattr(registry.cache, "shared", False))
     try:
-        dropped = registry.lookup.invalidate(keys)
+        dropped = registry.existence.invalidate(keys)
     except CacheUnavailable as exc:
         flash(request, f"Nothing invalidated: memcached is unavailable ({exc}). Try again.", "error")
         return see_other(request, "admin.cache")

@@ -11,13 +11,13 @@ import pytest
 
 from tecken_pyramid import cache as cache_mod
 from tecken_pyramid.locations import LOCAL, PRIVATE, PUBLIC
+from tecken_pyramid.lookup import ExistenceCache, SymbolLookup
 from tecken_pyramid.settings import load
 from tecken_pyramid.storage import (
     FAILED,
     FOUND,
     NOT_FOUND,
     Answer,
-    SymbolLookup,
     classify_boto_error,
     classify_status,
 )
@@ -210,7 +210,7 @@ def make_lookup(answers, urls=f"{A},{B}", tmp="/nonexistent"):
     settings = make_settings(urls, tmp)
     cache = FakeCache()
     checker = FakeChecker(answers)
-    lookup = SymbolLookup(settings, cache, checker, fake_metrics())
+    lookup = SymbolLookup(settings, ExistenceCache(settings, cache), checker, fake_metrics())
     return lookup, settings, cache, checker
 
 
@@ -355,6 +355,6 @@ def test_invalidate_drops_every_cached_location_including_try(tmp_path):
         cache.data[ck(loc)] = cache_mod.FOUND
     other = ("other.pdb", "AB", "other.sym")
     cache.data[ck(s.locations[0], other)] = cache_mod.FOUND
-    assert lookup.invalidate([("xul.pdb", SYMBOL[1].upper(), "xul.sym")]) == 3
+    assert lookup.existence.invalidate([("xul.pdb", SYMBOL[1].upper(), "xul.sym")]) == 3
     assert all(ck(loc) not in cache.data for loc in s.all_locations)
     assert ck(s.locations[0], other) in cache.data
