@@ -10,6 +10,40 @@ from . import settings as settings_mod
 
 log = logging.getLogger(__name__)
 
+# The services on the registry: attribute, its protocol in tecken_pyramid.interfaces,
+# and the module whose includeme builds it. Views read them directly
+# (``request.registry.lookup``); tests/functional/test_service_contracts.py checks an
+# assembled app against this table. The include order in make_app is the order
+# below: each service is built from the ones above it.
+#
+#   registry.<attribute>   protocol          built by          from
+#   tecken                 settings.Settings make_app          the ini and the environment
+#   metrics                Metrics           .metrics          -
+#   cache                  Cache             .cache            tecken, metrics
+#   dbengine               (SQLAlchemy)      .db               tecken
+#   dbsession_factory      (sessionmaker)    .db               dbengine
+#   rules                  Rules             .rules            dbengine, tecken, metrics
+#   storage                Storage           .storage          tecken, metrics
+#   existence              ExistenceCache    .lookup           tecken, cache
+#   lookup                 Lookup            .lookup           tecken, existence, storage, metrics
+#   missing                MissingRecorder   .missing          dbengine, cache, tecken, metrics
+#   health                 Health            .health           dbengine, cache, storage, rules
+#   login_throttle         LoginThrottle     .admin (security) cache
+#   version_info           (dict)            .views.dockerflow the version file
+#   access_log             AccessLog | None  accesslog.wrap    tecken (outermost WSGI layer)
+SERVICES = (
+    ("metrics", "Metrics"),
+    ("cache", "Cache"),
+    ("rules", "Rules"),
+    ("storage", "Storage"),
+    ("existence", "ExistenceCache"),
+    ("lookup", "Lookup"),
+    ("missing", "MissingRecorder"),
+    ("health", "Health"),
+    ("login_throttle", "LoginThrottle"),
+    ("access_log", "AccessLog"),
+)
+
 
 def main(global_config, **ini_settings):
     """The WSGI app factory (``paste.app_factory``)."""
@@ -23,7 +57,9 @@ def main(global_config, **ini_settings):
 
 
 def make_app(tecken, ini_settings=None, start_background=True):
-    config = Configurator(settings=dict(ini_settings or {}), root_factory="tecken_pyramid.resources.root_factory")
+    config = Configurator(
+        settings=dict(ini_settings or {}), root_factory="tecken_pyramid.resources.root_factory"
+    )
     config.registry.tecken = tecken
     # Path shapes and the routes mapper first: the mapper must exist before any route.
     config.include(".tweens")
