@@ -1,0 +1,1 @@
+"""Test helpers: the real services (services.py) and apps over them (apps.py)."""
