@@ -539,6 +539,7 @@ def run_scenario(sc, services, duration, connections):
         # CPU seconds of each app process, haproxy (master and worker), and this process
         # (moto's S3 server runs in it) during the measured run; wrk's comes from run_wrk.
         pids = target.app_pids + ([target.haproxy.proc.pid] if sc.processes else [])
+        pids.append(services.memcached.pid)
         cpu_before = [cpu_seconds(pid, True) for pid in pids]
         self_before = time.process_time()
         mc_before = memcached_stats(services.memcached_port) or {}
@@ -847,12 +848,14 @@ def main():
         print()
         print(
             f"CPU seconds used during the {args.duration} s measured run "
-            f"(of {os.cpu_count() * args.duration} core-seconds; moto's S3 server runs in the bench process):"
+            f"(of {os.cpu_count() * args.duration} core-seconds; moto's S3 server runs in the bench process; "
+            "what is left went to other work on the machine):"
         )
         for key in cpu_rows:
             r = results[key]
             names = [f"app{n}" for n in range(1, len(r["rss_all"]) + 1)]
-            names += ["haproxy"] if len(r["cpu"]) > len(names) else []
+            names += ["haproxy"] if len(r["cpu"]) > len(names) + 1 else []
+            names.append("memcached")
             cpu = ", ".join(f"{name} {s:.1f}" for name, s in zip(names, r["cpu"], strict=True))
             print(f"  ({key}) {cpu}, wrk {r['wrk_cpu']:.1f}, bench+moto {r['self_cpu']:.1f}")
 
