@@ -1,14 +1,16 @@
 """The admin console (SPEC §7): everything under /admin/, for active superusers.
 
-Each area is its own module with its own ``includeme`` (routes and views) and its
-own templates under ``templates/admin/``; this module wires the shared pieces.
+Each area is its own module (its views, registered by the scan in
+:mod:`.common`) with its own templates under ``templates/admin/``; its routes are
+declared in :data:`tecken_pyramid.routes.CONSOLE`, its forms in :mod:`.forms`, and
+the pieces every area shares in :mod:`.common`. This module wires them.
 """
 
 from pyramid.events import BeforeRender
 
+from ..routes import CONSOLE
+from ..security import AdminRoot
 from ..security_headers import html_response_headers
-
-AREAS = (".auth", ".dashboard", ".extensions", ".patterns", ".missing", ".cache", ".users", ".audit")
 
 
 def _html_headers(event):
@@ -22,6 +24,8 @@ def _html_headers(event):
 def includeme(config):
     config.include("..security")
     config.add_subscriber(_html_headers, BeforeRender)
+    # Every console route's context is AdminRoot: only active superusers get in
+    # (login and logout included; their views carry no permission).
+    for name, pattern in CONSOLE.items():
+        config.add_route(name, pattern, factory=AdminRoot)
     config.include(".common")
-    for area in AREAS:
-        config.include(area)

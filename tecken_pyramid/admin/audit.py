@@ -4,24 +4,13 @@ Every change made in the console, newest first, 50 a page: who, when (UTC),
 action, target, before -> after.
 """
 
-import datetime
-
 from sqlalchemy import func, select
 
 from ..models import AuditLog
-from .common import admin_route, admin_view, html_error
+from .common import admin_view, html_error, utc_iso
 
 PAGE_SIZE = 50
 MAX_PAGE = 100_000
-
-
-def utc_iso(value):
-    """ISO 8601 in UTC, to the second (SQLite hands back naive UTC datetimes)."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=datetime.UTC)
-    return value.astimezone(datetime.UTC).isoformat(timespec="seconds")
 
 
 def parse_page(raw):
@@ -65,7 +54,3 @@ def audit_log(request):
         "next": page + 1 if page < pages else None,
         "page_size": PAGE_SIZE,
     }
-
-
-def includeme(config):
-    admin_route(config, "admin.audit", "/admin/audit")

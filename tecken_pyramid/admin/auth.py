@@ -6,7 +6,7 @@ from pyramid.security import forget, remember
 from pyramid.view import view_config
 
 from ..passwords import verify_password
-from ..security import AdminRoot, end_sessions, find_user, safe_next
+from ..security import end_sessions, find_user, safe_next
 from .common import html_error, redirect
 
 
@@ -51,8 +51,3 @@ def logout(request):
         request.dbsession.commit()
     headers = forget(request)
     return redirect(request, request.route_path("admin.login"), headers=headers)
-
-
-def includeme(config):
-    config.add_route("admin.login", "/admin/login", factory=AdminRoot)
-    config.add_route("admin.logout", "/admin/logout", factory=AdminRoot)

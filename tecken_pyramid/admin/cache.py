@@ -11,23 +11,9 @@ import time
 
 from .. import cache as cache_mod
 from ..cache import CacheUnavailable
-from ..cli import KEY_SHAPE
 from ..storage import FAILED, FOUND, NOT_FOUND
-from .common import admin_post, admin_route, admin_view, audit, flash, see_other
-
-MAX_KEYS = 100
-TRUE_VALUES = ("1", "true", "on", "yes")
-
-
-def parse_key(raw):
-    """(symbol, DEBUGID, filename) or None, as ``tecken-pyramid invalidate`` reads it."""
-    raw = raw.strip()
-    if raw.startswith("/"):
-        raw = raw[1:]  # a pasted download path
-    m = KEY_SHAPE.match(raw)
-    if not m:
-        return None
-    return m.group(1), m.group(2).upper(), m.group(3)
+from .common import Done, Refused, admin_view, audit, console_action
+from .forms import MAX_KEYS, InvalidateForm, LookupForm, parse_key
 
 
 def server_name(server):
@@ -132,57 +118,33 @@ def run_lookup(request, symbol, debugid, filename, include_try, refresh, each):
 
 @admin_view("admin.cache", renderer="admin/cache.jinja2")
 def cache_page(request):
-    params = request.GET
-    submitted = "key" in params
-    form = {
-        "key": params.get("key", ""),
-        "include_try": params.get("try", "") in TRUE_VALUES,
-        "refresh": params.get("refresh", "") in TRUE_VALUES,
-        # "Check each location" is on until a submitted form says otherwise.
-        "each": params.get("each", "") in TRUE_VALUES if submitted else True,
-    }
+    form = LookupForm.parse(request.GET)
     lookup = None
     lookup_error = None
-    if submitted:
-        key = parse_key(form["key"])
+    if form.submitted:
+        key = parse_key(form.key)
         if key is None:
             lookup_error = "Not a SYMBOL/DEBUGID/FILENAME key (the debug id is hexadecimal)."
             request.response.status = 400
         else:
-            lookup = run_lookup(request, *key, form["include_try"], form["refresh"], form["each"])
-    return {
-        "cache": cache_description(request),
-        "form": form,
-        "lookup": lookup,
-        "lookup_error": lookup_error,
-        "max_keys": MAX_KEYS,
-    }
+            lookup = run_lookup(request, *key, form.include_try, form.refresh, form.each)
+    context = dict(cache=cache_description(request), form=form.fields(), max_keys=MAX_KEYS)
+    return dict(context, lookup=lookup, lookup_error=lookup_error)
 
 
-@admin_post("admin.cache.invalidate")
+@console_action("admin.cache.invalidate", then="admin.cache")
 def cache_invalidate(request):
-    lines = [line.strip() for line in request.POST.get("keys", "").splitlines() if line.strip()]
-    if not lines:
-        flash(request, "Nothing invalidated: give at least one SYMBOL/DEBUGID/FILENAME key.", "error")
-        return see_other(request, "admin.cache")
-    if len(lines) > MAX_KEYS:
-        flash(request, f"Nothing invalidated: at most {MAX_KEYS} keys at a time.", "error")
-        return see_other(request, "admin.cache")
-    keys = []
-    for line in lines:
-        key = parse_key(line)
-        if key is None:
-            flash(request, f"Nothing invalidated: not a SYMBOL/DEBUGID/FILENAME key: {line}", "error")
-            return see_other(request, "admin.cache")
-        keys.append(key)
-    keys = list(dict.fromkeys(keys))
+    form = InvalidateForm.parse(request.POST)
+    problem = form.problem()
+    if problem is not None:
+        raise Refused(f"Nothing invalidated: {problem}")
+    keys = form.keys()
     registry = request.registry
     shared = bool(getattr(registry.cache, "shared", False))
     try:
         dropped = registry.existence.invalidate(keys)
     except CacheUnavailable as exc:
-        flash(request, f"Nothing invalidated: memcached is unavailable ({exc}). Try again.", "error")
-        return see_other(request, "admin.cache")
+        raise Refused(f"Nothing invalidated: memcached is unavailable ({exc}). Try again.") from None
     named = ["/".join(k) for k in keys]
     locations = len(registry.tecken.all_locations)
     audit(
@@ -197,15 +159,8 @@ def cache_invalidate(request):
             "entries": dropped,
         },
     )
-    request.dbsession.commit()
     where = "in the shared memcached cluster" if shared else "in this server process's in-process cache only"
     message = f"Invalidated {len(keys)} key{'s' if len(keys) != 1 else ''} in {locations} locations {where}."
     if dropped == 0:
         message += " (No configured location is cached: local directories never are.)"
-    flash(request, message)
-    return see_other(request, "admin.cache")
-
-
-def includeme(config):
-    admin_route(config, "admin.cache", "/admin/cache")
-    admin_route(config, "admin.cache.invalidate", "/admin/cache/invalidate")
+    return Done(message)

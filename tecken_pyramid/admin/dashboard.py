@@ -26,7 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from .. import reports
 from ..settings import describe
 from ..views.dockerflow import run_checks
-from .common import admin_route, admin_view
+from .common import admin_view
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,6 @@ PLOT_HEIGHT = 160
 TOP_MARGIN = 18  # room for the count above the tallest bar
 LEFT_MARGIN = 8
 LABEL_HEIGHT = 44  # rotated day labels under the bars
-
 
 
 def day_start(day, dialect_name):
@@ -116,11 +115,26 @@ def _when(value):
     return value.strftime("%Y-%m-%d %H:%M:%S") if value is not None else ""
 
 
+def missing_figures(engine, today):
+    """The chart, the per-day rows, the top list and the counts, in one connection."""
+    dialect = engine.dialect.name
+    with engine.connect() as connection:
+        per_day = misses_per_day(connection, dialect, today)
+        total = connection.execute(select(func.count()).select_from(T)).scalar_one()
+        top = top_missing(connection, dialect, today)
+    counts = {
+        "total": total,
+        "today": per_day[-1]["rows"],
+        "yesterday": per_day[-2]["rows"],
+        "window": sum(d["rows"] for d in per_day),
+    }
+    return {"per_day": per_day, "chart": chart(per_day), "top": top, "counts": counts}
+
+
 @admin_view("admin.dashboard", renderer="admin/dashboard.jinja2")
 def dashboard(request):
     registry = request.registry
     engine = registry.dbengine
-    dialect = engine.dialect.name
     now = datetime.datetime.now(UTC)
     today = now.date()
     context = {
@@ -136,31 +150,12 @@ def dashboard(request):
         "missing_link": lambda **q: request.route_path("admin.missing", _query=q),
     }
     try:
-        with engine.connect() as connection:
-            per_day = misses_per_day(connection, dialect, today)
-            total = connection.execute(select(func.count()).select_from(T)).scalar_one()
-            top = top_missing(connection, dialect, today)
+        context.update(missing_figures(engine, today))
     except SQLAlchemyError as exc:
         log.warning("dashboard: database error: %s", type(exc).__name__)
         context["database_error"] = type(exc).__name__
-    else:
-        context.update(
-            per_day=per_day,
-            chart=chart(per_day),
-            top=top,
-            counts={
-                "total": total,
-                "today": per_day[-1]["rows"],
-                "yesterday": per_day[-2]["rows"],
-                "window": sum(d["rows"] for d in per_day),
-            },
-        )
     checks = run_checks(registry)
     context["checks"] = checks
     context["healthy"] = all(c["ok"] for c in checks.values())
     context["configuration"] = configuration(registry.tecken)
     return context
-
-
-def includeme(config):
-    admin_route(config, "admin.dashboard", "/admin/")

@@ -30,7 +30,7 @@ from pyramid.response import Response
 from sqlalchemy.exc import SQLAlchemyError
 
 from .. import csvstream, reports
-from .common import admin_route, admin_view, html_error
+from .common import admin_view, html_error
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,15 @@ FORM_FIELDS = (
     "reverse",
 )
 EXPORT_COLUMNS = (
-    "id", "symbol", "debugid", "filename", "code_file", "code_id", "count", "created_at", "modified_at",
+    "id",
+    "symbol",
+    "debugid",
+    "filename",
+    "code_file",
+    "code_id",
+    "count",
+    "created_at",
+    "modified_at",
 )
 # A spreadsheet reads a cell starting with one of these as a formula (CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -150,6 +158,31 @@ def _when(value):
     return value.strftime("%Y-%m-%d %H:%M:%S") if value is not None else ""
 
 
+def page_links(request, form, page, pages, sort, descending):
+    """The export, sort and paging links of the list, each carrying the filters."""
+
+    def page_link(number):
+        return request.route_path("admin.missing", _query={**form, "page": str(number)})
+
+    def sort_link(column):
+        # Clicking the current sort column flips its direction; another column
+        # starts with the largest / newest first.
+        reverse = "false" if (column == sort and descending) else "true"
+        return request.route_path("admin.missing", _query={**form, "sort": column, "reverse": reverse})
+
+    links = {
+        "export": request.route_path("admin.missing_csv", _query=form),
+        "sort": {column: sort_link(column) for column in reports.SORTS},
+    }
+    if page > 1:
+        links["first"] = page_link(1)
+        links["prev"] = page_link(min(page - 1, pages))
+    if page < pages:
+        links["next"] = page_link(page + 1)
+        links["last"] = page_link(pages)
+    return links
+
+
 @admin_view("admin.missing", renderer="admin/missing.jinja2")
 def missing_symbols(request):
     filters, errors, form = read_filters(request)
@@ -177,26 +210,7 @@ def missing_symbols(request):
         log.warning("missing-symbol browser: database error: %s", type(exc).__name__)
         return database_unavailable(request)
     pages = min(max(1, math.ceil(total / reports.BATCH_SIZE)), reports.MAX_PAGE)
-
-    def page_link(number):
-        return request.route_path("admin.missing", _query={**form, "page": str(number)})
-
-    def sort_link(column):
-        # Clicking the current sort column flips its direction; another column
-        # starts with the largest / newest first.
-        reverse = "false" if (column == sort and descending) else "true"
-        return request.route_path("admin.missing", _query={**form, "sort": column, "reverse": reverse})
-
-    links = {
-        "export": request.route_path("admin.missing_csv", _query=form),
-        "sort": {column: sort_link(column) for column in reports.SORTS},
-    }
-    if filters.page > 1:
-        links["first"] = page_link(1)
-        links["prev"] = page_link(min(filters.page - 1, pages))
-    if filters.page < pages:
-        links["next"] = page_link(filters.page + 1)
-        links["last"] = page_link(pages)
+    links = page_links(request, form, filters.page, pages, sort, descending)
     context.update(rows=rows, total=total, pages=pages, links=links)
     return context
 
@@ -235,8 +249,3 @@ def missing_symbols_csv(request):
         return database_unavailable(request)
     response.app_iter = csvstream.CsvStream(connection, result, EXPORT_COLUMNS, export_row)
     return response
-
-
-def includeme(config):
-    admin_route(config, "admin.missing", "/admin/missing-symbols")
-    admin_route(config, "admin.missing_csv", "/admin/missing-symbols.csv")

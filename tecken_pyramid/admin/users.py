@@ -9,17 +9,13 @@ password hash never goes into the audit log.
 from pyramid.security import remember
 from pyramid.view import view_config
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 
 from ..models import User
 from ..passwords import hash_password
 from ..security import end_sessions
-from ..users import MIN_PASSWORD, clean_username, password_problem, same_name, user_state, username_problem
-from .audit import utc_iso
-from .common import admin_post, admin_route, admin_view, audit, flash, html_error, see_other
-
-TRUE_VALUES = ("1", "true", "on", "yes")
-FALSE_VALUES = ("0", "false", "off", "no")
+from ..users import MIN_PASSWORD, same_name, user_state
+from .common import Done, Refused, admin_view, audit, console_action, flush_or_refuse, html_error, utc_iso
+from .forms import FlagForm, NewUserForm, PasswordForm
 
 
 def active_superuser_ids(dbsession):
@@ -54,15 +50,6 @@ def no_such_user(exc, request):
     return html_error(request, 404, "No such user", "That user does not exist (any more).")
 
 
-def flag(request, name):
-    value = request.POST.get(name, "").strip().lower()
-    if value in TRUE_VALUES:
-        return True
-    if value in FALSE_VALUES:
-        return False
-    return None
-
-
 def row(user):
     return {
         "id": user.id,
@@ -91,49 +78,43 @@ def user_detail(request):
     return {"account": row(user), "min_password": MIN_PASSWORD}
 
 
-@admin_post("admin.users.create")
+@console_action("admin.users.create", then="admin.users")
 def user_create(request):
-    username = clean_username(request.POST.get("username", ""))
-    password = request.POST.get("password", "")
-    superuser = request.POST.get("superuser", "") in TRUE_VALUES
-    problem = username_problem(username) or password_problem(password)
+    form = NewUserForm.parse(request.POST)
+    problem = form.problem()
     if problem is None:
         # Names differing only in case are refused too (users.same_name).
-        taken = same_name(request.dbsession, username)
+        taken = same_name(request.dbsession, form.username)
         if taken is not None:
             problem = f"A user named {taken.username} already exists."
     if problem is not None:
-        flash(request, f"User not created: {problem}", "error")
-        return see_other(request, "admin.users")
+        raise Refused(f"User not created: {problem}")
     user = User(
-        username=username, password_hash=hash_password(password), is_superuser=superuser, is_active=True
+        username=form.username,
+        password_hash=hash_password(form.password),
+        is_superuser=form.superuser,
+        is_active=True,
     )
     request.dbsession.add(user)
-    try:
-        request.dbsession.flush()
-    except IntegrityError:  # created by someone else in the meantime
-        request.dbsession.rollback()
-        flash(request, f"User not created: a user named {username} already exists.", "error")
-        return see_other(request, "admin.users")
-    audit(request, "user.create", username, None, user_state(user))
-    request.dbsession.commit()
-    if superuser:
-        flash(request, f"Created superuser {username}.")
-    else:
-        flash(request, f"Created user {username} (not a superuser: cannot use the console).")
-    return see_other(request, "admin.users")
+    # Created by someone else in the meantime: the unique index says so.
+    flush_or_refuse(request, f"User not created: a user named {form.username} already exists.")
+    audit(request, "user.create", form.username, None, user_state(user))
+    if form.superuser:
+        return Done(f"Created superuser {form.username}.")
+    return Done(f"Created user {form.username} (not a superuser: cannot use the console).")
 
 
-def _change_flags(request, field, label_on, label_off, action):
+def change_flag(request, field, label_on, label_off, action):
+    """Set ``field`` of the route's user as the form says, unless that leaves no
+    active superuser."""
     user = load_user(request)
-    wanted = flag(request, "value")
-    if wanted is None:
-        flash(request, "Nothing changed: the form did not say what to do.", "error")
-        return see_other(request, "admin.users")
-    current = getattr(user, field)
-    if current == wanted:
-        flash(request, f"{user.username} is already {label_on if wanted else label_off}.")
-        return see_other(request, "admin.users")
+    form = FlagForm.parse(request.POST)
+    if form.problem() is not None:
+        raise Refused(f"Nothing changed: {form.problem()}")
+    wanted = form.value
+    label = label_on if wanted else label_off
+    if getattr(user, field) == wanted:
+        return Done(f"{user.username} is already {label}.", changed=False)
     superuser = wanted if field == "is_superuser" else user.is_superuser
     active = wanted if field == "is_active" else user.is_active
     refused = leaves_no_superuser(request.dbsession, user, superuser=superuser, active=active)
@@ -148,57 +129,40 @@ def _change_flags(request, field, label_on, label_off, action):
         request.dbsession.flush()
         refused = not active_superuser_ids(request.dbsession)
     if refused:
-        request.dbsession.rollback()
-        flash(
-            request,
+        raise Refused(
             f"Refused: {user.username} is the last active superuser; "
-            "make another user an active superuser first.",
-            "error",
+            "make another user an active superuser first."
         )
-        return see_other(request, "admin.users")
     audit(request, action, user.username, before, user_state(user))
-    request.dbsession.commit()
-    flash(request, f"{user.username} is now {label_on if wanted else label_off}.")
-    return see_other(request, "admin.users")
+    return Done(f"{user.username} is now {label}.")
 
 
-@admin_post("admin.user.superuser")
+@console_action("admin.user.superuser", then="admin.users")
 def user_superuser(request):
-    return _change_flags(request, "is_superuser", "a superuser", "not a superuser", "user.superuser")
+    return change_flag(request, "is_superuser", "a superuser", "not a superuser", "user.superuser")
 
 
-@admin_post("admin.user.active")
+@console_action("admin.user.active", then="admin.users")
 def user_active(request):
-    return _change_flags(request, "is_active", "active", "deactivated (signed out everywhere)", "user.active")
+    return change_flag(request, "is_active", "active", "deactivated (signed out everywhere)", "user.active")
 
 
-@admin_post("admin.user.password")
+@console_action("admin.user.password", then="admin.users")
 def user_password(request):
     user = load_user(request)
-    password = request.POST.get("password", "")
-    problem = password_problem(password)
+    form = PasswordForm.parse(request.POST)
+    problem = form.problem()
     if problem is not None:
-        flash(request, f"Password not changed: {problem}", "error")
-        return see_other(request, "admin.user", id=user.id)
-    user.password_hash = hash_password(password)
+        raise Refused(f"Password not changed: {problem}", "admin.user", id=user.id)
+    user.password_hash = hash_password(form.password)
     end_sessions(user)
     # The hash never goes into the audit log, only the fact that it changed.
     audit(request, "user.password", user.username, {"password": "(previous)"}, {"password": "(reset)"})
-    request.dbsession.commit()
     if request.identity is not None and request.identity.id == user.id:
         # Your own password: other sessions are signed out (their stamp no longer
         # matches), this one carries on with a fresh session and the new stamp.
-        remember(request, user.id)
-        flash(request, "Your password was reset; your other sessions are signed out.")
-    else:
-        flash(request, f"Password of {user.username} reset; their sessions are signed out.")
-    return see_other(request, "admin.users")
-
-
-def includeme(config):
-    admin_route(config, "admin.users", "/admin/users")
-    admin_route(config, "admin.users.create", "/admin/users/create")
-    admin_route(config, "admin.user", "/admin/users/{id:\\d+}")
-    admin_route(config, "admin.user.superuser", "/admin/users/{id:\\d+}/superuser")
-    admin_route(config, "admin.user.active", "/admin/users/{id:\\d+}/active")
-    admin_route(config, "admin.user.password", "/admin/users/{id:\\d+}/password")
+        return Done(
+            "Your password was reset; your other sessions are signed out.",
+            after_commit=lambda: remember(request, user.id),
+        )
+    return Done(f"Password of {user.username} reset; their sessions are signed out.")
