@@ -70,8 +70,11 @@ class StorageChecker:
         self.settings = settings
         self.metrics = metrics
         self._shared = SharedResources(settings)
-        self._backends = {loc: self._make(loc) for loc in settings.all_locations}
+        # By identity: the configured Location objects are the ones requests carry,
+        # and id() is cheaper than hashing a ten-field dataclass on every redirect.
+        self._backends = {id(loc): self._make(loc) for loc in settings.all_locations}
         self._backends_lock = threading.Lock()
+        self._others = {}
         # One line a minute per location: an outage fails every request, and a log
         # line per request (about 1,000 in 5 s under load) drowns everything else.
         self._failure_log = RateLimitedLog(log, 60.0)
@@ -80,10 +83,14 @@ class StorageChecker:
         return BACKENDS[location.kind](location, self._shared)
 
     def backend(self, location):
-        backend = self._backends.get(location)
-        if backend is None:  # a location that is not configured (tests, tools)
+        backend = self._backends.get(id(location))
+        if backend is None or backend.location is not location:
+            # A Location that is not one of the configured objects (tests, tools):
+            # made once per equal location and kept.
             with self._backends_lock:
-                backend = self._backends.setdefault(location, self._make(location))
+                backend = self._others.get(location)
+                if backend is None:
+                    backend = self._others[location] = self._make(location)
         return backend
 
     def client_for(self, location):
