@@ -690,8 +690,15 @@ def main():
                 log(f"round {round_no + 1}/{args.rounds}: ({sc.key}) {sc.label}")
                 r = run_scenario(sc, services, args.duration, args.connections)
                 best = results.get(sc.key)
+                # Throughput, RSS and memcached figures from the round with the best req/s;
+                # the latencies from the round with the lowest p99 (a stall elsewhere on the
+                # machine during one round must not decide a ratio).
                 if best is None or r["rps"] > best["rps"]:
+                    if best is not None and best["p99"] < r["p99"]:
+                        r["p50"], r["p99"] = best["p50"], best["p99"]
                     results[sc.key] = r
+                elif r["p99"] < best["p99"]:
+                    best["p50"], best["p99"] = r["p50"], r["p99"]
         rss_rows = None
         if keys is None or "rss" in keys:
             log(f"RSS check: one process, {2 * args.rss_requests:,} cached hits")
