@@ -164,7 +164,11 @@ class _CountingBody:
             yield chunk
 
     def __getattr__(self, name):
-        # Anything else is the app's iterable's (e.g. a streamed CSV's connection).
+        # Anything else is the app's iterable's (e.g. a streamed CSV's connection) --
+        # but never a special name: waitress asks hasattr(app_iter, "__len__") and
+        # then calls len(), which looks on the type, not on the instance.
+        if name.startswith("__"):
+            raise AttributeError(name)
         return getattr(self._iterable, name)
 
     def close(self):

@@ -171,3 +171,21 @@ def test_pserve_production_writes_json_lines_on_stdout(tmp_path):
     ]
     assert entries[1]["x_symbol_lookup"] == "not-found"
     assert '"request_id"' not in err.read_text()
+
+
+def test_answers_without_content_length_through_waitress(make_app, symbols_dir, serve):
+    """A 204 (the CORS preflight) has no Content-Length: its body is wrapped for
+    counting, and waitress must still be able to send it (it probes __len__)."""
+    import http.client
+
+    app = make_app(symbol_urls=str(symbols_dir))
+    served = serve(app)
+    conn = http.client.HTTPConnection("127.0.0.1", served.port, timeout=10)
+    conn.request("OPTIONS", "/xul.pdb/ABC/xul.sym", headers={"Access-Control-Request-Method": "GET"})
+    r = conn.getresponse()
+    r.read()
+    assert r.status == 204
+    conn.request("GET", "/missingsymbols.csv")
+    r = conn.getresponse()
+    assert r.status == 200 and r.read().startswith(b"debug_file,debug_id,code_file,code_id")
+    conn.close()
