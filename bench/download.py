@@ -103,6 +103,8 @@ class Services:
             sys.exit("bench/download.py: memcached is not installed (make bench installs it)")
         if not shutil.which("wrk"):
             sys.exit("bench/download.py: wrk is not installed (make bench installs it)")
+        if not shutil.which("haproxy") and not os.path.exists("/usr/sbin/haproxy"):
+            sys.exit("bench/download.py: haproxy is not installed (make bench installs it)")
         self.memcached_port = free_port()
         args = [binary, "-l", "127.0.0.1", "-p", str(self.memcached_port), "-U", "0"]
         if os.geteuid() == 0:
