@@ -9,11 +9,11 @@ what the console shows, the JSON answers and the export contain cannot drift.
 import dataclasses
 import datetime
 import re
-import urllib.parse
 
 from sqlalchemy import and_, func, select
 
 from .models import MissingSymbol
+from .rawrequest import query_text
 
 BATCH_SIZE = 100
 MAX_PAGE = 100_000
@@ -52,21 +52,9 @@ class MissingSymbolFilter:
 
 
 def raw_params(query_string):
-    """{name: text} from a raw query string; the last value wins.
-
-    Values that are not UTF-8 become None, reported as a bad parameter later.
-    """
-    out = {}
-    for name, value in urllib.parse.parse_qsl(query_string, keep_blank_values=True, encoding="latin-1"):
-        try:
-            name = name.encode("latin-1").decode("utf-8")
-        except UnicodeError:
-            continue
-        try:
-            out[name] = value.encode("latin-1").decode("utf-8")
-        except UnicodeError:
-            out[name] = None
-    return out
+    """{name: text} from a raw query string (rawrequest.query_text): the last value
+    wins; values that are not UTF-8 become None, reported as a bad parameter later."""
+    return query_text(query_string)
 
 
 def _day_start(d):

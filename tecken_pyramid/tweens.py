@@ -7,35 +7,12 @@
    routing; any other path must be a download path, or it answers the JSON 404.
 """
 
-import codecs
-
 from pyramid.interfaces import IRoutesMapper
 from pyramid.urldispatch import RoutesMapper
 
+from .rawrequest import decoded_path
 from .resources import RESERVED, download_shape
 from .views.errors import json_not_found
-
-
-def _percent_escape(error):
-    bad = error.object[error.start : error.end]
-    return "".join(f"%{b:02X}" for b in bad), error.end
-
-
-codecs.register_error("tecken-percent", _percent_escape)
-
-
-def decoded_path(environ):
-    """The percent-decoded path as text, undecodable bytes as ``%XX``; rewrites PATH_INFO."""
-    raw = environ.get("PATH_INFO", "")
-    try:
-        data = raw.encode("latin-1")
-    except UnicodeEncodeError:  # already text beyond latin-1 (not from a WSGI server)
-        return raw
-    text = data.decode("utf-8", "tecken-percent")
-    fixed = text.encode("utf-8").decode("latin-1")
-    if fixed != raw:
-        environ["PATH_INFO"] = fixed
-    return text
 
 
 def path_shape_tween_factory(handler, registry):

@@ -10,9 +10,9 @@ import urllib.parse
 from sqlalchemy import select
 
 from ..models import IgnorePattern
+from ..rawrequest import decoded_path
 from ..resources import RESERVED, download_shape
 from ..rules import EXTENSION_NOT_ALLOWED, IGNORED, INVALID_NAME_CHARS, Pattern, load_rules
-from ..tweens import decoded_path
 
 MAX_TEST_PATH_LENGTH = 2000
 

@@ -4,12 +4,12 @@ No database, session, security policy or template machinery runs here.
 """
 
 import time
-import urllib.parse
 
 from pyramid.response import Response
 from pyramid.view import view_config
 
 from ..locations import PRIVATE
+from ..rawrequest import parse_query
 from ..resources import SymbolFile
 from ..rules import EXTENSION_NOT_ALLOWED, IGNORED, invalid_name
 from ..urls import download_base_url
@@ -22,6 +22,9 @@ CORS_HEADERS = (
 )
 TEXT = "text/plain; charset=utf-8"
 DEBUG_VALUES = frozenset({"1", "true", "yes"})
+IGNORED_BODY = "Symbol Not Found (and ignored)"
+INVALID_NAME_BODY = "Symbol name lookup contains invalid characters and will never be found."
+UNAVAILABLE_BODY = "Symbol lookup temporarily unavailable"
 
 
 def _answer(status, body, lookup, *, debug_time=None, cache="max-age=0", extra=()):
@@ -37,15 +40,6 @@ def _answer(status, body, lookup, *, debug_time=None, cache="max-age=0", extra=(
     if debug_time is not None:
         headers.append(("Debug-Time", repr(debug_time)))
     return Response(status=status, body=data, headerlist=headers)
-
-
-def parse_query(query_string):
-    """Form-decoded query as {name: raw latin-1 text}; the last value wins.
-
-    ``request.GET`` raises on undecodable bytes, so the raw bytes are kept (as
-    latin-1 text) and each value is decoded strictly only when it is validated.
-    """
-    return dict(urllib.parse.parse_qsl(query_string, keep_blank_values=True, encoding="latin-1"))
 
 
 def validate_code_value(field, raw):
@@ -65,70 +59,77 @@ def validate_code_value(field, raw):
 
 @view_config(context=SymbolFile, request_method=("GET", "HEAD"))
 def download(context, request):
+    """SPEC §2's decision order: the rules (steps 1-3), the lookup (4), the miss (5)."""
     registry = request.registry
     environ = request.environ
-    metrics = registry.metrics
     debug = environ.get("HTTP_DEBUG", "").lower() in DEBUG_VALUES
-    symbol, debugid, filename = context.symbol, context.debugid, context.filename
-    zero = 0.0 if debug else None
-
-    decision, _pattern = registry.rules.current.decide(symbol, debugid, filename)
-    if decision is not None:
-        lookup = "ignored" if decision == IGNORED else EXTENSION_NOT_ALLOWED
-        metrics.download_result[lookup].inc()
-        return _answer(404, "Symbol Not Found (and ignored)", lookup, debug_time=zero)
-    if invalid_name(symbol, filename):
-        metrics.download_result["invalid-name"].inc()
-        return _answer(
-            400,
-            "Symbol name lookup contains invalid characters and will never be found.",
-            "invalid-name",
-            debug_time=zero,
-            cache="no-store",
-        )
-
+    answer = _decided_by_rules(context, registry.rules.current, registry.metrics, 0.0 if debug else None)
+    if answer is not None:
+        return answer
     query = parse_query(environ.get("QUERY_STRING", ""))
     is_get = request.method == "GET"
     started = time.perf_counter()
     result = registry.lookup.find(
-        symbol, debugid, filename, include_try=context.is_try or "try" in query, refresh="_refresh" in query
+        context.symbol,
+        context.debugid,
+        context.filename,
+        include_try=context.is_try or "try" in query,
+        refresh="_refresh" in query,
     )
     url = None
     if result.location is not None and is_get:
         url = registry.storage.redirect_url(result.location, result.key, _application_url(request))
     elapsed = time.perf_counter() - started if debug else None
-
     if result.location is not None and (url is not None or not is_get):
-        metrics.download_result["found"].inc()
-        if not is_get:
-            return _answer(200, "", "found", debug_time=elapsed)
-        presigned = result.location.kind == PRIVATE
-        response = _answer(
-            302, "", "found", debug_time=elapsed, cache="no-store" if presigned else "max-age=0",
-            extra=(("Location", url),),
-        )
-        return response
+        return _found(registry.metrics, result.location, url, elapsed)
     if result.failed or result.location is not None:  # failed, or found but no URL could be made
-        metrics.download_result["unavailable"].inc()
+        registry.metrics.download_result["unavailable"].inc()
         return _answer(
             503,
-            "Symbol lookup temporarily unavailable",
+            UNAVAILABLE_BODY,
             "unavailable",
             debug_time=elapsed,
             cache="no-store",
             extra=(("Retry-After", "5"),),
         )
-    if is_get:
+    return _not_found(context, registry, query if is_get else None, elapsed)
+
+
+def _decided_by_rules(context, rules, metrics, zero):
+    """Steps 1-3: an ignore pattern, the extension allow list, invalid characters."""
+    decision, _pattern = rules.decide(context.symbol, context.debugid, context.filename)
+    if decision is not None:
+        lookup = "ignored" if decision == IGNORED else EXTENSION_NOT_ALLOWED
+        metrics.download_result[lookup].inc()
+        return _answer(404, IGNORED_BODY, lookup, debug_time=zero)
+    if invalid_name(context.symbol, context.filename):
+        metrics.download_result["invalid-name"].inc()
+        return _answer(400, INVALID_NAME_BODY, "invalid-name", debug_time=zero, cache="no-store")
+    return None
+
+
+def _found(metrics, location, url, elapsed):
+    """GET: 302 to the object (no-store for a presigned URL); HEAD (url None): 200."""
+    metrics.download_result["found"].inc()
+    if url is None:
+        return _answer(200, "", "found", debug_time=elapsed)
+    cache = "no-store" if location.kind == PRIVATE else "max-age=0"
+    return _answer(302, "", "found", debug_time=elapsed, cache=cache, extra=(("Location", url),))
+
+
+def _not_found(context, registry, query, elapsed):
+    """Step 5: a GET's code values are validated, then the miss is recorded (HEAD: neither)."""
+    if query is not None:
         code_file, error = validate_code_value("code_file", query.get("code_file", ""))
         if error is None:
             code_id, error = validate_code_value("code_id", query.get("code_id", ""))
         if error is not None:
-            metrics.download_result["invalid-query"].inc()
+            registry.metrics.download_result["invalid-query"].inc()
             return _answer(400, error, "invalid-query", debug_time=elapsed, cache="no-store")
         recorder = getattr(registry, "missing", None)
         if recorder is not None:
-            recorder.record(symbol, debugid, filename, code_file, code_id)
-    metrics.download_result["not-found"].inc()
+            recorder.record(context.symbol, context.debugid, context.filename, code_file, code_id)
+    registry.metrics.download_result["not-found"].inc()
     return _answer(404, "Symbol Not Found", "not-found", debug_time=elapsed)
 
 

@@ -13,6 +13,7 @@ from pyramid.response import Response
 from pyramid.view import exception_view_config, notfound_view_config
 
 from ..form_input import BadInput
+from ..rawrequest import path_text
 from ..security_headers import html_response_headers
 from ..urls import BadHost
 
@@ -29,12 +30,8 @@ def json_response(status, payload, headers=()):
 
 
 def request_path(request):
-    """The decoded path (text), undecodable bytes as %XX (see tweens.decoded_path)."""
-    raw = request.environ.get("PATH_INFO", "")
-    try:
-        return raw.encode("latin-1").decode("utf-8", "tecken-percent")
-    except UnicodeEncodeError:
-        return raw
+    """The decoded path (text), undecodable bytes as %XX (rawrequest.path_text)."""
+    return path_text(request.environ.get("PATH_INFO", ""))
 
 
 def json_not_found(path):

@@ -5,8 +5,9 @@ import pytest
 
 from tecken_pyramid.resources import RESERVED, download_shape
 from tecken_pyramid.rules import invalid_name
-from tecken_pyramid.tweens import decoded_path
-from tecken_pyramid.views.download import parse_query, validate_code_value
+from tecken_pyramid.rawrequest import decoded_path
+from tecken_pyramid.rawrequest import parse_query
+from tecken_pyramid.views.download import validate_code_value
 
 
 def segments(path):
