@@ -18,8 +18,8 @@ query values of parameters named like credentials are replaced by ``***``.
 JSON escaping (``ensure_ascii``) means control characters or anything else a
 client sends cannot split or forge a line.
 
-waitress's "Task queue depth is N" warning (one per queued request under load)
-is rate-limited here to one line a minute saying how many were folded in.
+(waitress's own "Task queue depth" warnings are rate-limited by the server
+runner, :mod:`.server`.)
 """
 
 import collections
@@ -266,38 +266,8 @@ _LENGTH = frozenset({"Content-Length", "content-length", "CONTENT-LENGTH"})
 _LOOKUP = frozenset({"X-Symbol-Lookup", "x-symbol-lookup", "X-SYMBOL-LOOKUP"})
 
 
-class RateLimitFilter(logging.Filter):
-    """Let one record through per ``interval`` seconds; say how many were folded in."""
-
-    def __init__(self, interval=60.0):
-        super().__init__()
-        self.interval = interval
-        self._next = 0.0
-        self._suppressed = 0
-
-    def filter(self, record):
-        now = time.monotonic()
-        if now < self._next:
-            self._suppressed += 1
-            return False
-        if self._suppressed:
-            record.msg = (
-                f"{record.msg} ({self._suppressed} similar warnings in the last {self.interval:.0f} s)"
-            )
-            self._suppressed = 0
-        self._next = now + self.interval
-        return True
-
-
-def quiet_waitress_queue(interval=60.0):
-    queue_logger = logging.getLogger("waitress.queue")
-    if not any(isinstance(f, RateLimitFilter) for f in queue_logger.filters):
-        queue_logger.addFilter(RateLimitFilter(interval))
-
-
 def wrap(app, settings, stream=None):
     """The WSGI app that pserve serves: the access log around Pyramid."""
-    quiet_waitress_queue()
     writer = AccessLogWriter(stream) if settings.access_log else None
     middleware = AccessLogMiddleware(app, writer)
     registry = getattr(app, "registry", None)

@@ -22,6 +22,7 @@ the runner hardens waitress in two ways:
 import logging
 import signal
 import sys
+import time
 
 import waitress
 import waitress.server
@@ -85,8 +86,41 @@ def raise_open_files_limit(connection_limit):
     if target < needed:
         log.warning(
             "open files limit %s is below connection_limit %s + %s: raise the hard limit (ulimit -Hn)",
-            target, connection_limit, _FD_RESERVE,
+            target,
+            connection_limit,
+            _FD_RESERVE,
         )
+
+
+class RateLimitFilter(logging.Filter):
+    """Let one record through per ``interval`` seconds; say how many were folded in."""
+
+    def __init__(self, interval=60.0):
+        super().__init__()
+        self.interval = interval
+        self._next = 0.0
+        self._suppressed = 0
+
+    def filter(self, record):
+        now = time.monotonic()
+        if now < self._next:
+            self._suppressed += 1
+            return False
+        if self._suppressed:
+            record.msg = (
+                f"{record.msg} ({self._suppressed} similar warnings in the last {self.interval:.0f} s)"
+            )
+            self._suppressed = 0
+        self._next = now + self.interval
+        return True
+
+
+def quiet_waitress_queue(interval=60.0):
+    """waitress warns "Task queue depth is N" for every request that waits for a
+    thread (about one line per two requests under load): one line a minute."""
+    queue_logger = logging.getLogger("waitress.queue")
+    if not any(isinstance(f, RateLimitFilter) for f in queue_logger.filters):
+        queue_logger.addFilter(RateLimitFilter(interval))
 
 
 def serve(app, global_conf, **kw):
@@ -104,5 +138,6 @@ def serve(app, global_conf, **kw):
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     kw.setdefault("ident", "tecken-pyramid")
+    quiet_waitress_queue()
     raise_open_files_limit(kw.get("connection_limit", 100))
     waitress.serve(app, port=port, _server=create_server, **kw)

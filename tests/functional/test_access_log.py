@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tecken_pyramid.accesslog import RateLimitFilter
+from tecken_pyramid.server import RateLimitFilter
 from tests.conftest import ROOT, free_port, put_file, wait_for_port
 
 from .test_serve import PSERVE, base_env
