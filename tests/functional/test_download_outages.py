@@ -9,8 +9,16 @@ import pytest
 import requests
 from sqlalchemy import text
 
-from tests.tcp_forwarder import TcpForwarder
-from tests.conftest import selected_database_kind, DEBUG_ID, PRIVATE_BUCKET, PUBLIC_BUCKET, TRY_BUCKET, free_port, put_file, put_public
+from tests.conftest import (
+    DEBUG_ID,
+    PRIVATE_BUCKET,
+    PUBLIC_BUCKET,
+    TRY_BUCKET,
+    free_port,
+    put_file,
+    put_public,
+    selected_database_kind,
+)
 from tests.functional.download_support import (
     NOT_FOUND_BODY,
     UNAVAILABLE_BODY,
@@ -20,6 +28,7 @@ from tests.functional.download_support import (
     closed_port,
     poll,
 )
+from tests.tcp_forwarder import TcpForwarder
 
 D = DEBUG_ID
 # Generous for a loaded 2-core box; the deadline under test is 1 s.
