@@ -174,7 +174,9 @@ def test_a_failure_is_logged_against_the_failing_server(memcached_clean, caplog)
     other = MemcachedProcess()
     other.start()
     try:
-        backend = MemcachedCache([("127.0.0.1", memcached_clean.port), ("127.0.0.1", other.port)], dead_retry=30)
+        backend = MemcachedCache(
+            [("127.0.0.1", memcached_clean.port), ("127.0.0.1", other.port)], dead_retry=30
+        )
         keys = [key(f"spread{n}") for n in range(40)]
         backend.set_many({k: b"1" for k in keys}, 60)
         memcached_clean.stop()

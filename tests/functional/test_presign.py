@@ -18,16 +18,24 @@ def test_presigned_url_reused_within_a_process_and_fetchable(make_app, s3, memca
         assert response.read() == b"MODULE presigned\n"
 
 
-def test_presigned_expiry_follows_the_setting_and_other_processes_sign_their_own(make_app, s3, memcached_clean):
+def test_presigned_expiry_follows_the_setting_and_other_processes_sign_their_own(
+    make_app, s3, memcached_clean
+):
     s3.put(PRIVATE_BUCKET, f"v1/xul.pdb/{DEBUG_ID}/xul.sym")
-    one = make_app(symbol_urls=s3.url(PRIVATE_BUCKET), memcached_servers=memcached_clean.address,
-                   presigned_url_expires="120")
+    one = make_app(
+        symbol_urls=s3.url(PRIVATE_BUCKET),
+        memcached_servers=memcached_clean.address,
+        presigned_url_expires="120",
+    )
     location = one.get(f"/xul.pdb/{DEBUG_ID}/xul.sym", status=302).headers["Location"]
     assert urllib.parse.parse_qs(urllib.parse.urlsplit(location).query)["X-Amz-Expires"] == ["120"]
     # The shared cache holds existence only: a second process answers from it
     # (no storage call needed) and makes its own URL.
     s3.delete(PRIVATE_BUCKET, f"v1/xul.pdb/{DEBUG_ID}/xul.sym")
-    two = make_app(symbol_urls=s3.url(PRIVATE_BUCKET), memcached_servers=memcached_clean.address,
-                   presigned_url_expires="120")
+    two = make_app(
+        symbol_urls=s3.url(PRIVATE_BUCKET),
+        memcached_servers=memcached_clean.address,
+        presigned_url_expires="120",
+    )
     other = two.get(f"/xul.pdb/{DEBUG_ID}/xul.sym", status=302).headers["Location"]
     assert other.split("?")[0] == location.split("?")[0]
