@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 TESTING := $(VENV)/.installed-testing
 
-.PHONY: install run test bench clean
+.PHONY: install run test lint bench clean
 
 $(INSTALLED): setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ run: $(INSTALLED)
 
 test: $(TESTING)
 	.ci/test
+
+# ruff: lint and format check (pyproject.toml); .ci/test runs it first.
+lint: $(TESTING)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 bench: $(TESTING)
 	.ci/ensure-packages memcached wrk haproxy

@@ -21,6 +21,7 @@ tests_require = [
     "moto[server]>=5",
     "requests>=2.31",
     "playwright>=1.40",
+    "ruff>=0.6",
     "hypothesis>=6.100",
 ]
 

@@ -127,8 +127,9 @@ class Proc:
 
     def start(self, timeout=30.0):
         with open(self.log_path, "ab") as logfile:
-            self.proc = subprocess.Popen(self.argv, env=self.env, cwd=ROOT, stdout=logfile,
-                                         stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                self.argv, env=self.env, cwd=ROOT, stdout=logfile, stderr=subprocess.STDOUT
+            )
         if self.port is not None and not wait_for_port(self.port, timeout=timeout, proc=self.proc):
             tail = self.tail()
             self.stop()
@@ -265,8 +266,13 @@ class Stack:
             self.memcached.append(Proc(f"memcached{n + 1}", argv, clean_env(), self.tmp, port).start())
 
         moto_port = free_port()
-        self.moto = Proc("moto", [os.path.join(BIN, "moto_server"), "-H", "127.0.0.1", "-p", str(moto_port)],
-                         clean_env(), self.tmp, moto_port).start()
+        self.moto = Proc(
+            "moto",
+            [os.path.join(BIN, "moto_server"), "-H", "127.0.0.1", "-p", str(moto_port)],
+            clean_env(),
+            self.tmp,
+            moto_port,
+        ).start()
         gate_port = free_port()
         gate_argv = [PYTHON, os.path.abspath(__file__), "--gate", str(gate_port), str(moto_port)]
         self.gate = Proc("s3-gate", gate_argv, clean_env(), self.tmp, gate_port).start()
@@ -305,8 +311,13 @@ class Stack:
     def _seed(self, moto_port):
         import boto3
 
-        client = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{moto_port}", region_name="us-east-1",
-                              aws_access_key_id="testing", aws_secret_access_key="testing")
+        client = boto3.client(
+            "s3",
+            endpoint_url=f"http://127.0.0.1:{moto_port}",
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
         client.create_bucket(Bucket=BUCKET)
         for n in range(FOUND_KEYS):
             key = f"{PREFIX}/v1/hit{n}.pdb/{DEBUG_ID}/hit{n}.sym"
@@ -450,8 +461,9 @@ def run_load(stack, args):
     stop = threading.Event()
     timeline = Timeline()
     run_id = uuid.uuid4().hex[:6]
-    clients = [Client(n, stack.haproxy.port, run_id, stop, results, seed=1000 + n)
-               for n in range(args.clients)]
+    clients = [
+        Client(n, stack.haproxy.port, run_id, stop, results, seed=1000 + n) for n in range(args.clients)
+    ]
     memcached_used = []
     try:
         timeline.begin("baseline")
@@ -518,8 +530,11 @@ def main():
     parser.add_argument("--clients", type=int, default=8, help="concurrent keep-alive clients (default 8)")
     parser.add_argument("--phase-seconds", type=float, default=12.0, help="seconds per phase (default 12)")
     parser.add_argument("--db", choices=("auto", "postgresql", "sqlite"), default="auto")
-    parser.add_argument("--pg-url", default=DEFAULT_PG_ADMIN,
-                        help="PostgreSQL admin URL (default: the server at 127.0.0.1:5432)")
+    parser.add_argument(
+        "--pg-url",
+        default=DEFAULT_PG_ADMIN,
+        help="PostgreSQL admin URL (default: the server at 127.0.0.1:5432)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the run's directory (logs) for inspection")
     parser.add_argument("--gate", nargs=2, type=int, metavar=("LISTEN", "TARGET"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -538,15 +553,35 @@ def main():
         for app in stack.apps:
             app.stop(timeout=15)
         rows, stored = stack.db.missing_totals()
-        failures = print_report(args, stack, results, timeline, memcached_used,
-                                expected_records, expected_rows, rows, stored, flush_seconds)
+        failures = print_report(
+            args,
+            stack,
+            results,
+            timeline,
+            memcached_used,
+            expected_records,
+            expected_rows,
+            rows,
+            stored,
+            flush_seconds,
+        )
         if args.keep:
             log(f"logs kept in {stack.tmp}")
     return 1 if failures else 0
 
 
-def print_report(args, stack, results, timeline, memcached_used, expected_records, expected_rows, rows,
-                 stored, flush_seconds):
+def print_report(
+    args,
+    stack,
+    results,
+    timeline,
+    memcached_used,
+    expected_records,
+    expected_rows,
+    rows,
+    stored,
+    flush_seconds,
+):
     s3_down, s3_back = timeline.events["S3 down"], timeline.events["S3 back"]
 
     def during_storage_outage(r):
@@ -560,12 +595,16 @@ def print_report(args, stack, results, timeline, memcached_used, expected_record
 
     other_5xx = [r for r in results if r.status is not None and r.status >= 500 and r.status != 503]
     client_errors = [r for r in results if r.status is None]
-    bad_503 = [r for r in results
-               if r.status == 503 and (not during_storage_outage(r) or r.category == "ignored")]
+    bad_503 = [
+        r for r in results if r.status == 503 and (not during_storage_outage(r) or r.category == "ignored")
+    ]
     bad_ids = {id(r) for r in bad_503}
     good_503 = [r for r in results if r.status == 503 and id(r) not in bad_ids]
-    wrong = [r for r in results if r.status not in (None, 503) and r.status < 500
-             and (r.status, r.lookup) != EXPECTED[r.category]]
+    wrong = [
+        r
+        for r in results
+        if r.status not in (None, 503) and r.status < 500 and (r.status, r.lookup) != EXPECTED[r.category]
+    ]
     wrong_ids = {id(r) for r in wrong}
 
     rows_out = []
@@ -588,28 +627,52 @@ def print_report(args, stack, results, timeline, memcached_used, expected_record
             else:
                 count["other"] += 1
         latencies = [r.end - r.start for r in items]
-        rows_out.append([
-            name,
-            f"+{timeline.rel(start):.1f}",
-            f"{seconds:.1f}",
-            len(items),
-            f"{len(items) / seconds:.0f}" if seconds else "-",
-            count["302"], count["404"], count["404 ign"], count["503"], count["5xx"] + count["error"],
-            sum(1 for r in items if id(r) in wrong_ids),
-            fmt_ms(percentile(latencies, 50)), fmt_ms(percentile(latencies, 99)),
-        ])
+        rows_out.append(
+            [
+                name,
+                f"+{timeline.rel(start):.1f}",
+                f"{seconds:.1f}",
+                len(items),
+                f"{len(items) / seconds:.0f}" if seconds else "-",
+                count["302"],
+                count["404"],
+                count["404 ign"],
+                count["503"],
+                count["5xx"] + count["error"],
+                sum(1 for r in items if id(r) in wrong_ids),
+                fmt_ms(percentile(latencies, 50)),
+                fmt_ms(percentile(latencies, 99)),
+            ]
+        )
 
     print()
-    print(f"Load under faults: {args.clients} keep-alive clients through haproxy (deploy/haproxy.cfg) -> "
-          f"2 x pserve production.ini, 2 memcached, moto S3 behind a gate, {stack.db.kind}; "
-          f"guard off (TECKEN_MISSING_SYMBOL_GUARD_SECONDS=0)")
+    print(
+        f"Load under faults: {args.clients} keep-alive clients through haproxy (deploy/haproxy.cfg) -> "
+        f"2 x pserve production.ini, 2 memcached, moto S3 behind a gate, {stack.db.kind}; "
+        f"guard off (TECKEN_MISSING_SYMBOL_GUARD_SECONDS=0)"
+    )
     print("mix: " + ", ".join(f"{c} {w}%" for c, w in MIX))
     print()
-    print(table(
-        ["phase", "starts", "s", "requests", "req/s", "302", "404", "404 ign", "503", "5xx/err", "wrong",
-         "p50", "p99"],
-        rows_out,
-    ))
+    print(
+        table(
+            [
+                "phase",
+                "starts",
+                "s",
+                "requests",
+                "req/s",
+                "302",
+                "404",
+                "404 ign",
+                "503",
+                "5xx/err",
+                "wrong",
+                "p50",
+                "p99",
+            ],
+            rows_out,
+        )
+    )
     print()
     first_503 = min((r.end for r in good_503), default=None)
     last_503 = max((r.start for r in good_503), default=None)
@@ -618,32 +681,57 @@ def print_report(args, stack, results, timeline, memcached_used, expected_record
         ["5xx other than 503 (must be 0)", len(other_5xx), "ok" if not other_5xx else "FAIL"],
         ["client errors (must be 0)", len(client_errors), "ok" if not client_errors else "FAIL"],
         ["wrong answers (must be 0)", len(wrong), "ok" if not wrong else "FAIL"],
-        ["503 while S3 was down", len(good_503),
-         f"S3 down +{timeline.rel(s3_down):.1f} s .. back +{timeline.rel(s3_back):.1f} s"
-         + (f"; 503s +{timeline.rel(first_503):.1f} .. +{timeline.rel(last_503):.1f} s" if good_503 else "")],
+        [
+            "503 while S3 was down",
+            len(good_503),
+            f"S3 down +{timeline.rel(s3_down):.1f} s .. back +{timeline.rel(s3_back):.1f} s"
+            + (
+                f"; 503s +{timeline.rel(first_503):.1f} .. +{timeline.rel(last_503):.1f} s"
+                if good_503
+                else ""
+            ),
+        ],
         ["503 outside the S3 outage (must be 0)", len(bad_503), "ok" if not bad_503 else "FAIL"],
     ]
     mc_back = timeline.events["memcached back"]
     for n, used in enumerate(memcached_used, 1):
         ok = used is not None and used <= MEMCACHED_RETURN_LIMIT
-        summary.append([f"memcached{n} read again after its return", "-" if used is None else f"{used:.1f} s",
-                        ("ok (SPEC §5: <= 30 s)" if ok else "FAIL (SPEC §5: <= 30 s)")
-                        + f"; back at +{timeline.rel(mc_back):.1f} s"])
+        summary.append(
+            [
+                f"memcached{n} read again after its return",
+                "-" if used is None else f"{used:.1f} s",
+                ("ok (SPEC §5: <= 30 s)" if ok else "FAIL (SPEC §5: <= 30 s)")
+                + f"; back at +{timeline.rel(mc_back):.1f} s",
+            ]
+        )
     summary += [
         ["recordable GET misses answered 404", expected_records, f"{expected_rows} distinct names"],
-        ["missing_symbol: sum of count", stored,
-         ("ok" if stored == expected_records else "FAIL")
-         + f"; reached in {flush_seconds:.1f} s after the load"],
+        [
+            "missing_symbol: sum of count",
+            stored,
+            ("ok" if stored == expected_records else "FAIL")
+            + f"; reached in {flush_seconds:.1f} s after the load",
+        ],
         ["missing_symbol: rows", rows, "ok" if rows == expected_rows else "FAIL"],
     ]
     print(table(["check", "value", "verdict"], summary, aligns=["<", ">", "<"]))
-    for label, items in (("other 5xx", other_5xx), ("client errors", client_errors), ("wrong", wrong),
-                         ("503 outside", bad_503)):
+    for label, items in (
+        ("other 5xx", other_5xx),
+        ("client errors", client_errors),
+        ("wrong", wrong),
+        ("503 outside", bad_503),
+    ):
         for r in items[:5]:
             print(f"  {label}: +{timeline.rel(r.start):.2f} s {r.category} {r.path} -> {r.status} {r.lookup}")
-    failures = bool(other_5xx or client_errors or wrong or bad_503 or stored != expected_records
-                    or rows != expected_rows
-                    or any(u is None or u > MEMCACHED_RETURN_LIMIT for u in memcached_used))
+    failures = bool(
+        other_5xx
+        or client_errors
+        or wrong
+        or bad_503
+        or stored != expected_records
+        or rows != expected_rows
+        or any(u is None or u > MEMCACHED_RETURN_LIMIT for u in memcached_used)
+    )
     return failures
 
 

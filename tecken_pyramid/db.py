@@ -46,7 +46,7 @@ def make_engine(url, **kwargs):
 def ensure_sqlite_directory(url):
     """Create the directory of a SQLite file (``make run`` on a fresh clone)."""
     if url.startswith("sqlite:///") and url not in ("sqlite://", "sqlite:///:memory:"):
-        path = url[len("sqlite:///"):].split("?", 1)[0]
+        path = url[len("sqlite:///") :].split("?", 1)[0]
         directory = os.path.dirname(os.path.abspath(path))
         os.makedirs(directory, exist_ok=True)
 

@@ -35,8 +35,10 @@ class Location:
         return self.kind != LOCAL
 
     def key(self, symbol, debugid, filename):
-        return f"{self.prefix}/{symbol}/{debugid.upper()}/{filename}" if self.prefix else (
-            f"{symbol}/{debugid.upper()}/{filename}"
+        return (
+            f"{self.prefix}/{symbol}/{debugid.upper()}/{filename}"
+            if self.prefix
+            else (f"{symbol}/{debugid.upper()}/{filename}")
         )
 
     def public_url(self, key):
@@ -121,7 +123,13 @@ def _parse_s3(url, file_prefix, index):
     elif host.endswith(".amazonaws.com"):
         region = "us-east-1"
     return _s3(
-        PUBLIC if access == "public" else PRIVATE, index, endpoint, bucket, location_prefix, region, file_prefix
+        PUBLIC if access == "public" else PRIVATE,
+        index,
+        endpoint,
+        bucket,
+        location_prefix,
+        region,
+        file_prefix,
     )
 
 

@@ -23,7 +23,12 @@ class Metrics:
         self.download_result = {
             result: self.downloads.labels(result)
             for result in (
-                "found", "not-found", "ignored", "extension-not-allowed", "invalid-name", "invalid-query",
+                "found",
+                "not-found",
+                "ignored",
+                "extension-not-allowed",
+                "invalid-name",
+                "invalid-query",
                 "unavailable",
             )
         }

@@ -57,4 +57,3 @@ def same_name(dbsession, username):
 def user_state(user):
     """What the audit log records of a user (never the password hash)."""
     return {"username": user.username, "superuser": user.is_superuser, "active": user.is_active}
-

@@ -8,6 +8,7 @@ Create Date: 2026-11-28
 import datetime
 
 import sqlalchemy as sa
+
 from alembic import context, op
 
 revision = "0001"
@@ -18,7 +19,10 @@ depends_on = None
 DEFAULT_EXTENSIONS = [".sym", ".dl_", ".ex_", ".pd_", ".dbg.gz", ".tar.bz2"]
 DEFAULT_PATTERNS = [
     ("*/*/file.ptr", "Debuggers always ask for file.ptr; it is never in the store."),
-    ("*/000000000000000000000000000000000/*", "The 33-zero debug id stack walkers send when they know nothing."),
+    (
+        "*/000000000000000000000000000000000/*",
+        "The 33-zero debug id stack walkers send when they know nothing.",
+    ),
 ]
 
 

@@ -119,7 +119,11 @@ class Served:
         import waitress.server
 
         self.server = waitress.server.create_server(
-            wsgi_app, host="127.0.0.1", port=0, threads=4, clear_untrusted_proxy_headers=True,
+            wsgi_app,
+            host="127.0.0.1",
+            port=0,
+            threads=4,
+            clear_untrusted_proxy_headers=True,
             asyncore_loop_timeout=0.05,
         )
         self.port = self.server.effective_port
@@ -319,9 +323,7 @@ def run_cli(*args, env_overrides=None, timeout=60):
     env = dict(os.environ)
     env.update(env_overrides or {})
     exe = os.path.join(os.path.dirname(sys.executable), "tecken-pyramid")
-    return subprocess.run(
-        [exe, *args], env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT
-    )
+    return subprocess.run([exe, *args], env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
 
 
 DEVELOPMENT_INI = os.path.join(ROOT, "development.ini")

@@ -12,7 +12,15 @@ from tecken_pyramid.models import MissingSymbol
 T = MissingSymbol.__table__
 UTC = datetime.UTC
 COLUMNS = (
-    "id", "symbol", "debugid", "filename", "code_file", "code_id", "count", "created_at", "modified_at",
+    "id",
+    "symbol",
+    "debugid",
+    "filename",
+    "code_file",
+    "code_id",
+    "count",
+    "created_at",
+    "modified_at",
 )
 
 
@@ -38,8 +46,17 @@ class MissingTable:
         when = when.astimezone(UTC)
         return when.replace(tzinfo=None) if self.db.kind == "sqlite" else when
 
-    def row_values(self, symbol, debugid="ABCDEF0123", filename=None, code_file=None, code_id=None,
-                   count=1, created_at=None, modified_at=None):
+    def row_values(
+        self,
+        symbol,
+        debugid="ABCDEF0123",
+        filename=None,
+        code_file=None,
+        code_id=None,
+        count=1,
+        created_at=None,
+        modified_at=None,
+    ):
         filename = filename if filename is not None else "xul.sym"
         modified_at = modified_at or utcnow()
         created_at = created_at or modified_at

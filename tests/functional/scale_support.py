@@ -169,8 +169,9 @@ class Haproxy(Process):
         return "/usr/sbin/haproxy" if os.path.exists("/usr/sbin/haproxy") else None
 
     def check_config(self):
-        out = subprocess.run([self.binary(), "-c", "-f", HAPROXY_CFG], env=self.env, capture_output=True,
-                             text=True, timeout=30)
+        out = subprocess.run(
+            [self.binary(), "-c", "-f", HAPROXY_CFG], env=self.env, capture_output=True, text=True, timeout=30
+        )
         return out.returncode, out.stdout + out.stderr
 
     def start(self):
@@ -248,8 +249,9 @@ def memcached_get(port, key):
 
 def run_cli(env, *args, input=None, timeout=60):
     """The real ``tecken-pyramid`` command line: a CompletedProcess (text)."""
-    return subprocess.run([CLI, *args], cwd=ROOT, env=env, input=input, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [CLI, *args], cwd=ROOT, env=env, input=input, capture_output=True, text=True, timeout=timeout
+    )
 
 
 # -- the console over real HTTP --------------------------------------------------------------------
@@ -263,8 +265,9 @@ class _Forms(html.parser.HTMLParser):
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
         if tag == "form":
-            self.forms.append({"action": attrs.get("action", ""), "method": attrs.get("method", "get"),
-                               "fields": {}})
+            self.forms.append(
+                {"action": attrs.get("action", ""), "method": attrs.get("method", "get"), "fields": {}}
+            )
         elif tag == "input" and self.forms and attrs.get("name"):
             self.forms[-1]["fields"][attrs["name"]] = attrs.get("value") or ""
 

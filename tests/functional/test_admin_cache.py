@@ -79,11 +79,13 @@ def test_page_shows_in_process_cache_ttls_and_locations(console, symbols_dir):
     app = console(symbol_urls=str(symbols_dir), cache_found_ttl="7200", cache_not_found_ttl="300")
     page = app.get("/admin/cache")
     body = " ".join(page.html.text.split())
-    facts = dict(zip(
-        [" ".join(dt.text.split()) for dt in page.html.select("dl.lookup dt")],
-        [" ".join(dd.text.split()) for dd in page.html.select("dl.lookup dd")],
-        strict=True,
-    ))
+    facts = dict(
+        zip(
+            [" ".join(dt.text.split()) for dt in page.html.select("dl.lookup dt")],
+            [" ".join(dd.text.split()) for dd in page.html.select("dl.lookup dd")],
+            strict=True,
+        )
+    )
     assert facts["Existence cache"].startswith("in-process")
     assert "each server process has its own" in facts["Existence cache"]
     assert facts["Found TTL"] == "2 h (7200 s, tecken.cache_found_ttl)"

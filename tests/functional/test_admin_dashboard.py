@@ -23,8 +23,10 @@ MIDNIGHT = NOW.replace(hour=0, minute=0, second=0, microsecond=0)
 
 def at(days_back, hours=0, minutes=0, seconds=0, microseconds=0):
     """``days_back`` UTC days before today's midnight, plus a time of day."""
-    return MIDNIGHT - datetime.timedelta(days=days_back) + datetime.timedelta(
-        hours=hours, minutes=minutes, seconds=seconds, microseconds=microseconds
+    return (
+        MIDNIGHT
+        - datetime.timedelta(days=days_back)
+        + datetime.timedelta(hours=hours, minutes=minutes, seconds=seconds, microseconds=microseconds)
     )
 
 
@@ -55,8 +57,14 @@ def data(table):
         ("ancient", at(45), 200, None),
     ]
     return {
-        name: table.insert(f"{name}.pdb", debugid=f"D{i:03d}", code_file=code_file, count=count,
-                           created_at=when, modified_at=when)
+        name: table.insert(
+            f"{name}.pdb",
+            debugid=f"D{i:03d}",
+            code_file=code_file,
+            count=count,
+            created_at=when,
+            modified_at=when,
+        )
         for i, (name, when, count, code_file) in enumerate(rows)
     }
 
@@ -109,7 +117,7 @@ def test_chart_buckets_in_utc_whatever_the_database_time_zone(make_app, db, data
     if db.kind == "postgresql":
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             name = conn.execute(text("SELECT current_database()")).scalar_one()
-            conn.execute(text(f'ALTER DATABASE "{name}" SET timezone TO \'Pacific/Kiritimati\''))
+            conn.execute(text(f"ALTER DATABASE \"{name}\" SET timezone TO 'Pacific/Kiritimati'"))
     try:
         app = make_app(symbol_urls=str(symbols_dir))
         login(app, "admin", "correct-horse")
@@ -149,11 +157,22 @@ def test_top_missing_symbols(admin_app, data):
     rows = [[td.text.strip() for td in tr.find_all("td")] for tr in trs]
     # Largest count first, only rows modified in the window (not too-old, ancient).
     assert [r[0] for r in rows] == [
-        "yesterday-noon.pdb", "first-day.pdb", "five-late.pdb", "five-early.pdb",
-        "yesterday-late.pdb", "today-c.pdb", "today-b.pdb", "today-a.pdb",
+        "yesterday-noon.pdb",
+        "first-day.pdb",
+        "five-late.pdb",
+        "five-early.pdb",
+        "yesterday-late.pdb",
+        "today-c.pdb",
+        "today-b.pdb",
+        "today-a.pdb",
     ]
     assert rows[0] == [
-        "yesterday-noon.pdb", "D004", "xul.sym", "big.dll", "—", "50",
+        "yesterday-noon.pdb",
+        "D004",
+        "xul.sym",
+        "big.dll",
+        "—",
+        "50",
         at(1, hours=12).strftime("%Y-%m-%d %H:%M:%S"),
     ]
 
@@ -182,7 +201,8 @@ def test_health_section_runs_the_heartbeat_checks(admin_app):
     heartbeat = json.loads(admin_app.get("/__heartbeat__").text)
     assert rows == {name: ("ok" if check["ok"] else "failed") for name, check in heartbeat["checks"].items()}
     assert set(rows) == {
-        "database", "cache",
+        "database",
+        "cache",
         f"storage {admin_app.registry.tecken.locations[0].url}",
         f"storage {admin_app.registry.tecken.try_location.url}",
     }
@@ -224,7 +244,10 @@ def test_configuration_without_secrets(make_app, db, symbols_dir, memcached_clea
     assert set(config) == fields
     assert config["database_url"] == "postgresql+psycopg://tecken:***@db.example.com:5432/tecken"
     locations = app.registry.tecken.locations
-    assert config["locations"].split("\n") == [locations[0].url, "http://localhost:1/Bucket/pfx?access=public"]
+    assert config["locations"].split("\n") == [
+        locations[0].url,
+        "http://localhost:1/Bucket/pfx?access=public",
+    ]
     assert config["try_location"] == app.registry.tecken.try_location.url
     assert config["memcached_servers"] == memcached_clean.address
     assert config["cache_found_ttl"] == "7200"

@@ -38,14 +38,44 @@ def table(db):
 def data(table):
     """A known data set: {name: id}."""
     rows = {
-        "xul": dict(symbol="xul.pdb", debugid="AAAA1111", filename="xul.sym", code_file="xul.dll",
-                    code_id="5F00AA", count=5, created_at=days_ago(10), modified_at=days_ago(2)),
-        "libfoo": dict(symbol="libfoo.so", debugid="BBBB2222", filename="libfoo.so.sym", count=1,
-                       created_at=days_ago(0, hour=1), modified_at=days_ago(0, hour=1)),
-        "pct": dict(symbol="Foo_Bar%.pdb", debugid="CCCC3333", filename="Foo_Bar%.sym", code_file="foo.dll",
-                    code_id="DEADBEEF", count=12, created_at=days_ago(5), modified_at=days_ago(1)),
-        "mac": dict(symbol="XUL", debugid="DDDD4444", filename="XUL.sym", code_file="XUL",
-                    code_id="ab12", count=3, created_at=days_ago(40), modified_at=days_ago(40)),
+        "xul": dict(
+            symbol="xul.pdb",
+            debugid="AAAA1111",
+            filename="xul.sym",
+            code_file="xul.dll",
+            code_id="5F00AA",
+            count=5,
+            created_at=days_ago(10),
+            modified_at=days_ago(2),
+        ),
+        "libfoo": dict(
+            symbol="libfoo.so",
+            debugid="BBBB2222",
+            filename="libfoo.so.sym",
+            count=1,
+            created_at=days_ago(0, hour=1),
+            modified_at=days_ago(0, hour=1),
+        ),
+        "pct": dict(
+            symbol="Foo_Bar%.pdb",
+            debugid="CCCC3333",
+            filename="Foo_Bar%.sym",
+            code_file="foo.dll",
+            code_id="DEADBEEF",
+            count=12,
+            created_at=days_ago(5),
+            modified_at=days_ago(1),
+        ),
+        "mac": dict(
+            symbol="XUL",
+            debugid="DDDD4444",
+            filename="XUL.sym",
+            code_file="XUL",
+            code_id="ab12",
+            count=3,
+            created_at=days_ago(40),
+            modified_at=days_ago(40),
+        ),
     }
     return {name: table.insert(**values) for name, values in rows.items()}
 
@@ -89,8 +119,15 @@ def test_lists_every_column_newest_first(admin_app, data):
     assert listed_ids(page) == [data["libfoo"], data["pct"], data["xul"], data["mac"]]
     first = [td.text.strip() for td in page.html.select("table.missing-table tbody tr")[2].find_all("td")]
     assert first == [
-        str(data["xul"]), "xul.pdb", "AAAA1111", "xul.sym", "xul.dll", "5F00AA", "5",
-        days_ago(10).strftime("%Y-%m-%d %H:%M:%S"), days_ago(2).strftime("%Y-%m-%d %H:%M:%S"),
+        str(data["xul"]),
+        "xul.pdb",
+        "AAAA1111",
+        "xul.sym",
+        "xul.dll",
+        "5F00AA",
+        "5",
+        days_ago(10).strftime("%Y-%m-%d %H:%M:%S"),
+        days_ago(2).strftime("%Y-%m-%d %H:%M:%S"),
     ]
     assert "4 rows" in page.text and "page 1 of 1" in page.text
     assert link(page, "next") is None and link(page, "prev") is None
@@ -190,14 +227,22 @@ def test_column_header_sort_links_keep_filters_and_flip_direction(admin_app, dat
 def test_pagination_links_keep_the_filters(admin_app, table):
     base = days_ago(3)
     rows = [
-        dict(symbol=f"page{i:03d}.pdb", debugid="EEEE", count=1 + i % 7,
-             modified_at=base + datetime.timedelta(minutes=i))
+        dict(
+            symbol=f"page{i:03d}.pdb",
+            debugid="EEEE",
+            count=1 + i % 7,
+            modified_at=base + datetime.timedelta(minutes=i),
+        )
         for i in range(250)
     ]
     rows += [dict(symbol=f"other{i}.pdb", debugid="EEEE") for i in range(5)]
     table.insert_many(rows)
     query = {
-        "symbol": "page", "modified_from": day(3), "count": ">=1", "sort": "modified_at", "reverse": "false",
+        "symbol": "page",
+        "modified_from": day(3),
+        "count": ">=1",
+        "sort": "modified_at",
+        "reverse": "false",
     }
     page = admin_app.get("/admin/missing-symbols", query, status=200)
     assert "250 rows" in page.text and "page 1 of 3" in page.text
@@ -269,15 +314,46 @@ def export_data(table):
     """Rows whose cells a spreadsheet would run, and a comma/quote value."""
     t0 = datetime.datetime(2026, 3, 1, 8, 30, 15, 123456, tzinfo=UTC)
     rows = [
-        dict(symbol="=cmd|' /C calc'!A0", debugid="+1", filename="-1.sym", code_file="@x", code_id="\tx",
-             count=2, created_at=t0, modified_at=t0 + datetime.timedelta(days=1)),
-        dict(symbol="\rx.pdb", debugid="AB-CD", filename="a,b \"quoted\".sym", code_file='say "hi", then =1',
-             code_id=None, count=7, created_at=t0, modified_at=t0 + datetime.timedelta(days=2)),
-        dict(symbol="plain.pdb", debugid="0123", filename="plain.sym", code_file=None, code_id=None, count=1,
-             created_at=t0, modified_at=t0 + datetime.timedelta(days=3)),
-        dict(symbol="ünïcode.pdb", debugid="FFFF", filename="ü.sym", code_file="日本.dll", code_id="-",
-             count=40, created_at=t0 + datetime.timedelta(hours=1),
-             modified_at=t0 + datetime.timedelta(days=4)),
+        dict(
+            symbol="=cmd|' /C calc'!A0",
+            debugid="+1",
+            filename="-1.sym",
+            code_file="@x",
+            code_id="\tx",
+            count=2,
+            created_at=t0,
+            modified_at=t0 + datetime.timedelta(days=1),
+        ),
+        dict(
+            symbol="\rx.pdb",
+            debugid="AB-CD",
+            filename='a,b "quoted".sym',
+            code_file='say "hi", then =1',
+            code_id=None,
+            count=7,
+            created_at=t0,
+            modified_at=t0 + datetime.timedelta(days=2),
+        ),
+        dict(
+            symbol="plain.pdb",
+            debugid="0123",
+            filename="plain.sym",
+            code_file=None,
+            code_id=None,
+            count=1,
+            created_at=t0,
+            modified_at=t0 + datetime.timedelta(days=3),
+        ),
+        dict(
+            symbol="ünïcode.pdb",
+            debugid="FFFF",
+            filename="ü.sym",
+            code_file="日本.dll",
+            code_id="-",
+            count=40,
+            created_at=t0 + datetime.timedelta(hours=1),
+            modified_at=t0 + datetime.timedelta(days=4),
+        ),
     ]
     return [table.insert(**row) for row in rows]
 
@@ -286,13 +362,13 @@ def expected_lines(ids):
     a, b, c, d = ids
     return {
         a: f"{a},'=cmd|' /C calc'!A0,'+1,'-1.sym,'@x,'\tx,2,2026-03-01T08:30:15.123456+00:00,"
-           "2026-03-02T08:30:15.123456+00:00\r\n",
-        b: f"{b},\"'\rx.pdb\",AB-CD,\"a,b \"\"quoted\"\".sym\",\"say \"\"hi\"\", then =1\",,7,"
-           "2026-03-01T08:30:15.123456+00:00,2026-03-03T08:30:15.123456+00:00\r\n",
+        "2026-03-02T08:30:15.123456+00:00\r\n",
+        b: f'{b},"\'\rx.pdb",AB-CD,"a,b ""quoted"".sym","say ""hi"", then =1",,7,'
+        "2026-03-01T08:30:15.123456+00:00,2026-03-03T08:30:15.123456+00:00\r\n",
         c: f"{c},plain.pdb,0123,plain.sym,,,1,2026-03-01T08:30:15.123456+00:00,"
-           "2026-03-04T08:30:15.123456+00:00\r\n",
+        "2026-03-04T08:30:15.123456+00:00\r\n",
         d: f"{d},ünïcode.pdb,FFFF,ü.sym,日本.dll,'-,40,2026-03-01T09:30:15.123456+00:00,"
-           "2026-03-05T08:30:15.123456+00:00\r\n",
+        "2026-03-05T08:30:15.123456+00:00\r\n",
     }
 
 
@@ -357,7 +433,7 @@ def test_export_head(admin_app, export_data):
 
 
 def test_export_does_not_escape_for_html_but_neutralises(admin_app, table):
-    table.insert("x.pdb", code_file="<script>alert(1)</script>", code_id="=HYPERLINK(\"http://evil\")")
+    table.insert("x.pdb", code_file="<script>alert(1)</script>", code_id='=HYPERLINK("http://evil")')
     r = admin_app.get("/admin/missing-symbols.csv")
     assert "<script>alert(1)</script>" in r.text  # a CSV attachment, not HTML: values as stored
     assert ',"\'=HYPERLINK(""http://evil"")",' in r.text

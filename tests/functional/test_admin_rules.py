@@ -531,8 +531,15 @@ def test_box_decodes_a_url_as_the_server_does(console):
 
 @pytest.mark.parametrize(
     "path",
-    ["xul.pdb/NOTHEX/xul.sym", "xul.pdb/ABC/xul.sym/", "xul.pdb/xul.sym", "a/b/ABC/c/d", "x/../ABC/y.sym",
-     "TRY/xul.pdb/ABC/xul.sym", "admin/ABC/x.sym"],
+    [
+        "xul.pdb/NOTHEX/xul.sym",
+        "xul.pdb/ABC/xul.sym/",
+        "xul.pdb/xul.sym",
+        "a/b/ABC/c/d",
+        "x/../ABC/y.sym",
+        "TRY/xul.pdb/ABC/xul.sym",
+        "admin/ABC/x.sym",
+    ],
 )
 def test_box_not_a_download_path(console, path):
     outcome, text = box(console, path)

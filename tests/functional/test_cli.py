@@ -185,7 +185,15 @@ def test_migrate_equals_alembic_upgrade_head(fresh_db):
     assert all(p[1] for p in patterns)
     assert revision == head
     assert set(tables["missing_symbol"]) >= {
-        "id", "hash", "symbol", "debugid", "filename", "code_file", "code_id", "count", "created_at",
+        "id",
+        "hash",
+        "symbol",
+        "debugid",
+        "filename",
+        "code_file",
+        "code_id",
+        "count",
+        "created_at",
         "modified_at",
     }
 
@@ -220,8 +228,12 @@ def test_alembic_seeds_extensions_from_the_setting(fresh_db):
     url = fresh_db()
     env = base_env(TECKEN_DATABASE_URL=url, TECKEN_DOWNLOAD_FILE_EXTENSIONS_ALLOWED=".sym,.bar")
     result = subprocess.run(
-        [ALEMBIC, "-c", "development.ini", "upgrade", "head"], cwd=ROOT, env=env, capture_output=True,
-        text=True, timeout=120,
+        [ALEMBIC, "-c", "development.ini", "upgrade", "head"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     assert extensions_of(url) == [".bar", ".sym"]
@@ -336,8 +348,15 @@ def user_row(db, username):
 
 def test_create_superuser_creates_then_updates(db):
     env = base_env(TECKEN_DATABASE_URL=db.url)
-    result = run("create-superuser", "development.ini", "--username", "alice", "--password-stdin",
-                 env=env, input="first-password\n")
+    result = run(
+        "create-superuser",
+        "development.ini",
+        "--username",
+        "alice",
+        "--password-stdin",
+        env=env,
+        input="first-password\n",
+    )
     assert result.returncode == 0, result.stderr
     assert "alice" in result.stdout
     row = user_row(db, "alice")
@@ -355,8 +374,15 @@ def test_create_superuser_creates_then_updates(db):
             )
     finally:
         engine.dispose()
-    result = run("create-superuser", "development.ini", "--username", "alice", "--password-stdin",
-                 env=env, input="second password with spaces\n")
+    result = run(
+        "create-superuser",
+        "development.ini",
+        "--username",
+        "alice",
+        "--password-stdin",
+        env=env,
+        input="second password with spaces\n",
+    )
     assert result.returncode == 0, result.stderr
     row = user_row(db, "alice")
     assert row["is_superuser"] and row["is_active"]
@@ -372,8 +398,15 @@ def test_create_superuser_creates_then_updates(db):
 
 def test_create_superuser_password_without_newline(db):
     env = base_env(TECKEN_DATABASE_URL=db.url)
-    result = run("create-superuser", "development.ini", "--username", "bob", "--password-stdin",
-                 env=env, input="exactly8")
+    result = run(
+        "create-superuser",
+        "development.ini",
+        "--username",
+        "bob",
+        "--password-stdin",
+        env=env,
+        input="exactly8",
+    )
     assert result.returncode == 0, result.stderr
     assert verify_password(user_row(db, "bob")["password_hash"], "exactly8")
 
@@ -381,8 +414,15 @@ def test_create_superuser_password_without_newline(db):
 @pytest.mark.parametrize("password", ["short\n", "1234567\n", "\n", ""])
 def test_create_superuser_short_password(db, password):
     env = base_env(TECKEN_DATABASE_URL=db.url)
-    result = run("create-superuser", "development.ini", "--username", "carol", "--password-stdin",
-                 env=env, input=password)
+    result = run(
+        "create-superuser",
+        "development.ini",
+        "--username",
+        "carol",
+        "--password-stdin",
+        env=env,
+        input=password,
+    )
     assert result.returncode == 1
     assert "8" in one_line(result.stderr)
     assert user_row(db, "carol") is None
@@ -393,7 +433,12 @@ def test_create_superuser_without_a_terminal(db):
     env = base_env(TECKEN_DATABASE_URL=db.url)
     result = subprocess.run(
         [TECKEN, "create-superuser", "development.ini", "--username", "dave"],
-        cwd=ROOT, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
@@ -402,8 +447,15 @@ def test_create_superuser_without_a_terminal(db):
 
 
 def test_create_superuser_unreachable_database():
-    result = run("create-superuser", "development.ini", "--username", "erin", "--password-stdin",
-                 env=base_env(TECKEN_DATABASE_URL=UNREACHABLE_DB), input="long-enough\n")
+    result = run(
+        "create-superuser",
+        "development.ini",
+        "--username",
+        "erin",
+        "--password-stdin",
+        env=base_env(TECKEN_DATABASE_URL=UNREACHABLE_DB),
+        input="long-enough\n",
+    )
     assert result.returncode == 1
     assert "TECKEN_DATABASE_URL" in one_line(result.stderr)
 
@@ -422,8 +474,15 @@ def test_create_superuser_unreachable_database():
 )
 def test_create_superuser_applies_the_console_username_rules(db, username, message):
     env = base_env(TECKEN_DATABASE_URL=db.url)
-    result = run("create-superuser", "development.ini", "--username", username, "--password-stdin",
-                 env=env, input="long-enough\n")
+    result = run(
+        "create-superuser",
+        "development.ini",
+        "--username",
+        username,
+        "--password-stdin",
+        env=env,
+        input="long-enough\n",
+    )
     assert result.returncode == 1
     assert message in one_line(result.stderr)
     assert all_usernames(db) == []
@@ -431,22 +490,53 @@ def test_create_superuser_applies_the_console_username_rules(db, username, messa
 
 def test_create_superuser_password_maximum(db):
     env = base_env(TECKEN_DATABASE_URL=db.url)
-    result = run("create-superuser", "development.ini", "--username", "frank", "--password-stdin",
-                 env=env, input="x" * 1025 + "\n")
+    result = run(
+        "create-superuser",
+        "development.ini",
+        "--username",
+        "frank",
+        "--password-stdin",
+        env=env,
+        input="x" * 1025 + "\n",
+    )
     assert result.returncode == 1
     assert "at most 1024" in one_line(result.stderr)
-    result = run("create-superuser", "development.ini", "--username", "frank", "--password-stdin",
-                 env=env, input="x" * 1024 + "\n")
+    result = run(
+        "create-superuser",
+        "development.ini",
+        "--username",
+        "frank",
+        "--password-stdin",
+        env=env,
+        input="x" * 1024 + "\n",
+    )
     assert result.returncode == 0, result.stderr
 
 
 def test_create_superuser_refuses_a_name_differing_only_in_case(db):
     env = base_env(TECKEN_DATABASE_URL=db.url)
-    assert run("create-superuser", "development.ini", "--username", "admin", "--password-stdin",
-               env=env, input="long-enough\n").returncode == 0
+    assert (
+        run(
+            "create-superuser",
+            "development.ini",
+            "--username",
+            "admin",
+            "--password-stdin",
+            env=env,
+            input="long-enough\n",
+        ).returncode
+        == 0
+    )
     for other in ("Admin", "ADMIN"):
-        result = run("create-superuser", "development.ini", "--username", other, "--password-stdin",
-                     env=env, input="long-enough\n")
+        result = run(
+            "create-superuser",
+            "development.ini",
+            "--username",
+            other,
+            "--password-stdin",
+            env=env,
+            input="long-enough\n",
+        )
         assert result.returncode == 1
         assert "admin" in one_line(result.stderr)
     assert all_usernames(db) == ["admin"]
@@ -455,8 +545,15 @@ def test_create_superuser_refuses_a_name_differing_only_in_case(db):
 def test_create_superuser_writes_audit_rows(db):
     env = base_env(TECKEN_DATABASE_URL=db.url)
     for password in ("first-password\n", "second-password\n"):
-        result = run("create-superuser", "development.ini", "--username", "grace", "--password-stdin",
-                     env=env, input=password)
+        result = run(
+            "create-superuser",
+            "development.ini",
+            "--username",
+            "grace",
+            "--password-stdin",
+            env=env,
+            input=password,
+        )
         assert result.returncode == 0, result.stderr
     engine = db.engine()
     try:
@@ -470,7 +567,10 @@ def test_create_superuser_writes_audit_rows(db):
     ]
     assert rows[0]["before"] is None
     assert json.loads(rows[0]["after"]) == {
-        "username": "grace", "superuser": True, "active": True, "password": "(set)"
+        "username": "grace",
+        "superuser": True,
+        "active": True,
+        "password": "(set)",
     }
     assert json.loads(rows[1]["after"])["password"] == "(reset)"
     for r in rows:
@@ -503,8 +603,15 @@ def test_create_superuser_missing_username():
         ["cleanse-missing-symbols", "development.ini", "--days", "abc"],
         ["migrate", "development.ini", "--bogus"],
     ],
-    ids=["nothing", "unknown-subcommand", "migrate-no-ini", "invalidate-no-key", "days-negative",
-         "days-text", "unknown-option"],
+    ids=[
+        "nothing",
+        "unknown-subcommand",
+        "migrate-no-ini",
+        "invalidate-no-key",
+        "days-negative",
+        "days-text",
+        "unknown-option",
+    ],
 )
 def test_usage_errors(args):
     assert_usage_error(run(*args))
@@ -561,8 +668,11 @@ def test_invalidate_drops_keys_in_every_location(memcached_clean):
             for key in [*named, other]:
                 client.set(ck(loc, key), cache_mod.FOUND, expire=600)
         result = run(
-            "invalidate", "development.ini",
-            "xul.pdb/abcdef/xul.sym", "xul.pdb/ABCDEF/xul.sym", "xul.pdb/AbCdEf/xul.sym",  # one key
+            "invalidate",
+            "development.ini",
+            "xul.pdb/abcdef/xul.sym",
+            "xul.pdb/ABCDEF/xul.sym",
+            "xul.pdb/AbCdEf/xul.sym",  # one key
             "XUL.pdb/abcdef/xul.sym",  # the symbol is case-sensitive: another key
             "ntdll.pdb/12ab/ntdll.sym",
             env=env,
@@ -685,7 +795,11 @@ def test_cleanse_with_production_ini(db):
 
 
 def test_cleanse_unreachable_database():
-    result = run("cleanse-missing-symbols", "development.ini", "--dry-run",
-                 env=base_env(TECKEN_DATABASE_URL=UNREACHABLE_DB))
+    result = run(
+        "cleanse-missing-symbols",
+        "development.ini",
+        "--dry-run",
+        env=base_env(TECKEN_DATABASE_URL=UNREACHABLE_DB),
+    )
     assert result.returncode == 1
     assert "TECKEN_DATABASE_URL" in one_line(result.stderr)

@@ -161,13 +161,15 @@ def test_answers_expose_the_lookup_headers(local):
     exposed = {h.strip() for h in r.headers["Access-Control-Expose-Headers"].split(",")}
     assert {"X-Symbol-Lookup", "Debug-Time", "Retry-After"} <= exposed
     assert_download(local.head(f"/xul.pdb/{D}/xul.sym", headers=debug), 200, "found", debug="positive")
-    assert_download(local.get(f"/nope.pdb/{D}/nope.sym", headers=debug, status=404), 404, "not-found",
-                    debug="positive")
-    assert_download(local.get(f"/xul.pdb/{D}/file.ptr", headers=debug, status=404), 404, "ignored",
-                    debug="zero")
+    assert_download(
+        local.get(f"/nope.pdb/{D}/nope.sym", headers=debug, status=404), 404, "not-found", debug="positive"
+    )
+    assert_download(
+        local.get(f"/xul.pdb/{D}/file.ptr", headers=debug, status=404), 404, "ignored", debug="zero"
+    )
     # The file the redirect leads to can be read cross-origin as well.
     location = r.headers["Location"]
-    f = local.get(location[len("http://symbols.example.com"):])
+    f = local.get(location[len("http://symbols.example.com") :])
     assert f.headers["Access-Control-Allow-Origin"] == "*"
     assert f.body == b"MODULE xul\n"
 
@@ -202,5 +204,6 @@ def test_files_preflight_and_405(make_app, symbols_dir):
     assert r.body == b""
     r = app.options("/__files__/0/v1/xul.pdb/ABC/xul.sym", status=405)
     assert r.headers["Allow"] == "GET, HEAD"
-    app.options("/__files__/0/v1/xul.pdb/ABC/nope.sym", headers={"Access-Control-Request-Method": "GET"},
-                status=404)
+    app.options(
+        "/__files__/0/v1/xul.pdb/ABC/nope.sym", headers={"Access-Control-Request-Method": "GET"}, status=404
+    )

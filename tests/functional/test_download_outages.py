@@ -38,8 +38,9 @@ DEADLINE_UPPER_BOUND = 4.0
 def assert_unavailable(app, path, debug=False):
     headers = {"Debug": "1"} if debug else {}
     r = app.get(path, headers=headers, status=503)
-    assert_download(r, 503, "unavailable", body=UNAVAILABLE_BODY, cache="no-store",
-                    debug="positive" if debug else None)
+    assert_download(
+        r, 503, "unavailable", body=UNAVAILABLE_BODY, cache="no-store", debug="positive" if debug else None
+    )
     r = app.head(path, headers=headers, status=503)
     assert_download(r, 503, "unavailable", body="", cache="no-store", debug="positive" if debug else None)
 
@@ -284,8 +285,14 @@ def test_storage_deadline(make_app, hanging, public):
         started = time.monotonic()
         r = app.request(f"/xul.pdb/{D}/xul.sym", method=method, headers={"Debug": "1"}, expect_errors=True)
         elapsed = time.monotonic() - started
-        assert_download(r, 503, "unavailable", body=UNAVAILABLE_BODY if method == "GET" else "",
-                        cache="no-store", debug="positive")
+        assert_download(
+            r,
+            503,
+            "unavailable",
+            body=UNAVAILABLE_BODY if method == "GET" else "",
+            cache="no-store",
+            debug="positive",
+        )
         assert 0.9 <= elapsed < DEADLINE_UPPER_BOUND, elapsed
         assert 0.9 <= float(r.headers["Debug-Time"]) < DEADLINE_UPPER_BOUND
 
@@ -409,8 +416,10 @@ if selected_database_kind() == "postgresql":
             try:
                 with engine.begin() as c:
                     c.execute(
-                        text("INSERT INTO ignore_pattern (pattern, enabled, note, created_by, created_at) "
-                             "VALUES ('*/*/blocked.sym', true, '', 'test', CURRENT_TIMESTAMP)")
+                        text(
+                            "INSERT INTO ignore_pattern (pattern, enabled, note, created_by, created_at) "
+                            "VALUES ('*/*/blocked.sym', true, '', 'test', CURRENT_TIMESTAMP)"
+                        )
                     )
                 assert poll(lambda: lookup(blocked) == "ignored")
 
@@ -423,7 +432,9 @@ if selected_database_kind() == "postgresql":
                     started = time.monotonic()
                     r = app.get(blocked, status=404)
                     assert r.headers["X-Symbol-Lookup"] == "ignored"
-                    assert app.get(f"/xul.pdb/{D}/xul.sym", status=404).headers["X-Symbol-Lookup"] == "not-found"
+                    assert (
+                        app.get(f"/xul.pdb/{D}/xul.sym", status=404).headers["X-Symbol-Lookup"] == "not-found"
+                    )
                     assert time.monotonic() - started < 1.0
                     time.sleep(0.05)
                 assert app.registry.rules.last_error is not None

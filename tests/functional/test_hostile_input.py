@@ -59,13 +59,75 @@ HOST_RE = re.compile(
 
 # -- strategies ------------------------------------------------------------------------------
 TOKENS = [
-    b"", b".", b"..", b"...", b"%2e", b"%2e%2e", b"%2E%2E", b".%2e", b"%252e%252e", b"%00", b"\x00",
-    b"%ff", b"\xff", b"\xc3(", b"%c3%28", b"\xe2\x82", b"\\", b"%5c", b"..\\..", b"..\\", b"%2f",
-    b"..%2f..", b"try", b"TRY", b"@@x", b"@@", b"__files__", b"0", b"1", b"-1", b"99", b"v1", b"admin",
-    b"metrics", b"missingsymbols", b"xul.pdb", D.encode(), D.lower().encode(), b"ABC", b"xul.sym",
-    b"file.ptr", b"xul.exe", b"link.pdb", b"link.sym", b"linkdir", b"secret.sym", b"symbols-evil",
-    "\u6c49".encode(), b"%E6%B1%89", b"~", b"\x7f", b"a b", b"+", b" ", b";", b"?", b"#", b"\r", b"\n",
-    b"\t", b"%0d%0a", b"\r\nX-Injected: 1", b"<script>", b"'\"", b"{}", b"|", b"`", b"^", b"%",
+    b"",
+    b".",
+    b"..",
+    b"...",
+    b"%2e",
+    b"%2e%2e",
+    b"%2E%2E",
+    b".%2e",
+    b"%252e%252e",
+    b"%00",
+    b"\x00",
+    b"%ff",
+    b"\xff",
+    b"\xc3(",
+    b"%c3%28",
+    b"\xe2\x82",
+    b"\\",
+    b"%5c",
+    b"..\\..",
+    b"..\\",
+    b"%2f",
+    b"..%2f..",
+    b"try",
+    b"TRY",
+    b"@@x",
+    b"@@",
+    b"__files__",
+    b"0",
+    b"1",
+    b"-1",
+    b"99",
+    b"v1",
+    b"admin",
+    b"metrics",
+    b"missingsymbols",
+    b"xul.pdb",
+    D.encode(),
+    D.lower().encode(),
+    b"ABC",
+    b"xul.sym",
+    b"file.ptr",
+    b"xul.exe",
+    b"link.pdb",
+    b"link.sym",
+    b"linkdir",
+    b"secret.sym",
+    b"symbols-evil",
+    "\u6c49".encode(),
+    b"%E6%B1%89",
+    b"~",
+    b"\x7f",
+    b"a b",
+    b"+",
+    b" ",
+    b";",
+    b"?",
+    b"#",
+    b"\r",
+    b"\n",
+    b"\t",
+    b"%0d%0a",
+    b"\r\nX-Injected: 1",
+    b"<script>",
+    b"'\"",
+    b"{}",
+    b"|",
+    b"`",
+    b"^",
+    b"%",
 ]
 segment = st.one_of(
     st.sampled_from(TOKENS),
@@ -77,7 +139,8 @@ generic_path = st.lists(segment, max_size=7).map(lambda segs: b"/" + b"/".join(s
 # Names that pass steps 1-3 (so storage is asked) as often as hostile ones.
 plain_name = st.text(
     alphabet=st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="/\\^`><{}[]#%\"'~|"),
-    min_size=1, max_size=30,
+    min_size=1,
+    max_size=30,
 ).map(lambda t: t.encode("utf-8"))
 download_path = st.tuples(
     st.sampled_from([b"", b"/try"]),
@@ -104,8 +167,10 @@ query_key = st.one_of(
 query_value = st.one_of(
     st.sampled_from(["", "0", "x.dll", "%00", "%FF", "%C3%28", "%0D%0A", "\x01", "\x7f", "\x1f", "+", "%2B"]),
     st.binary(max_size=40).map(lambda b: urllib.parse.quote_from_bytes(b, safe="")),
-    st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=0xFF, blacklist_characters="&#\r\n "),
-            max_size=20),
+    st.text(
+        alphabet=st.characters(min_codepoint=0, max_codepoint=0xFF, blacklist_characters="&#\r\n "),
+        max_size=20,
+    ),
     st.integers(100, 8000).map(lambda n: "c" * n),
 )
 query = st.one_of(
@@ -113,8 +178,10 @@ query = st.one_of(
     st.lists(st.tuples(query_key, query_value), max_size=6).map(
         lambda pairs: "&".join(f"{k}={v}" for k, v in pairs)
     ),
-    st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=0xFF, blacklist_characters="#\r\n "),
-            max_size=40),
+    st.text(
+        alphabet=st.characters(min_codepoint=0, max_codepoint=0xFF, blacklist_characters="#\r\n "),
+        max_size=40,
+    ),
 )
 latin1_value = st.text(
     alphabet=st.characters(min_codepoint=0, max_codepoint=0xFF, blacklist_characters="\r\n"), max_size=40
@@ -125,16 +192,48 @@ debug_value = st.one_of(
     st.integers(1000, 65536).map(lambda n: "t" * n),
 )
 host_value = st.one_of(
-    st.sampled_from([
-        GOOD_HOST, GOOD_HOST + ":8000", "127.0.0.1", "[::1]:8080", "", " ", "evil.example/x?y#z", "a@b",
-        "h\u00e9.example", "host:", "host:abc", ":80", "[::1", "a b", "x" * 5000, "\x00", "\x7f", "\u00ff",
-        "evil.example%2F..", "evil.example\\x", "%0d%0aX-Injected:1",
-    ]),
+    st.sampled_from(
+        [
+            GOOD_HOST,
+            GOOD_HOST + ":8000",
+            "127.0.0.1",
+            "[::1]:8080",
+            "",
+            " ",
+            "evil.example/x?y#z",
+            "a@b",
+            "h\u00e9.example",
+            "host:",
+            "host:abc",
+            ":80",
+            "[::1",
+            "a b",
+            "x" * 5000,
+            "\x00",
+            "\x7f",
+            "\u00ff",
+            "evil.example%2F..",
+            "evil.example\\x",
+            "%0d%0aX-Injected:1",
+        ]
+    ),
     latin1_value,
 )
 range_value = st.one_of(
-    st.sampled_from(["bytes=0-0", "bytes=-1", "bytes=0-", "bytes=5-2", "bytes=0-1,2-3", "bytes=-0",
-                     "bytes=99999999999999999999-", "bytes=1-99999999999999999999", "items=0-1", "bytes="]),
+    st.sampled_from(
+        [
+            "bytes=0-0",
+            "bytes=-1",
+            "bytes=0-",
+            "bytes=5-2",
+            "bytes=0-1,2-3",
+            "bytes=-0",
+            "bytes=99999999999999999999-",
+            "bytes=1-99999999999999999999",
+            "items=0-1",
+            "bytes=",
+        ]
+    ),
     latin1_value,
 )
 header_base = st.fixed_dictionaries(
@@ -440,8 +539,10 @@ raw_target = st.one_of(
     ).map(lambda t: t[0] + D.encode() + b"/" + t[1]),
     st.sampled_from([b"*", b"http://evil.example/x", b"//x.pdb/ABC/x.sym", b"x.pdb", b"", b"/?\x00\x00"]),
 )
-raw_method = st.one_of(st.sampled_from([b"GET", b"HEAD", b"OPTIONS", b"POST", b"get", b"G\x00T", b""]),
-                       st.binary(min_size=1, max_size=8))
+raw_method = st.one_of(
+    st.sampled_from([b"GET", b"HEAD", b"OPTIONS", b"POST", b"get", b"G\x00T", b""]),
+    st.binary(min_size=1, max_size=8),
+)
 raw_header = st.tuples(
     # (No Content-Length / Transfer-Encoding here: a body that never comes would only wait;
     # test_http_edge.py covers framing.)
@@ -449,12 +550,21 @@ raw_header = st.tuples(
     st.binary(max_size=30),
 )
 raw_request_bytes = st.tuples(
-    raw_method, raw_target, st.sampled_from([b"HTTP/1.1", b"HTTP/1.0", b"HTTP/2.0", b"HTTP/1.1 x", b""]),
+    raw_method,
+    raw_target,
+    st.sampled_from([b"HTTP/1.1", b"HTTP/1.0", b"HTTP/2.0", b"HTTP/1.1 x", b""]),
     st.lists(raw_header, max_size=4),
 ).map(
-    lambda t: t[0] + b" " + t[1] + b" " + t[2] + b"\r\n"
-    + b"".join(n + b": " + v.replace(b"\r", b"").replace(b"\n", b"") + b"\r\n" for n, v in t[3])
-    + b"Connection: close\r\n\r\n"
+    lambda t: (
+        t[0]
+        + b" "
+        + t[1]
+        + b" "
+        + t[2]
+        + b"\r\n"
+        + b"".join(n + b": " + v.replace(b"\r", b"").replace(b"\n", b"") + b"\r\n" for n, v in t[3])
+        + b"Connection: close\r\n\r\n"
+    )
 )
 
 
@@ -474,8 +584,13 @@ def raw_server(local_checker):
 @example(b"GET /xul.pdb/" + D.encode() + b"/xul.sym HTTP/1.1\r\nHost: evil/\xff?#\r\n" + CLOSE)
 @example(b"GET /__files__/0/../secret.sym HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
 @example(b"GET /__files__/0/v1/linkdir/secret.sym HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
-@example(b"GET /xul.pdb/" + D.encode() + b"/xul.sym HTTP/1.1\r\nHost: h\r\nDebug: " + b"1" * 70000
-         + b"\r\nConnection: close\r\n\r\n")
+@example(
+    b"GET /xul.pdb/"
+    + D.encode()
+    + b"/xul.sym HTTP/1.1\r\nHost: h\r\nDebug: "
+    + b"1" * 70000
+    + b"\r\nConnection: close\r\n\r\n"
+)
 @example(b"GET /" + b"a" * 9000 + b"/" + D.encode() + b"/x.sym HTTP/1.1\r\nHost: h\r\n" + CLOSE)
 @example(b"GET /xul.pdb/" + D.encode() + b"/xul.sym\x00 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
 @example(b"GET /xul.pdb/" + D.encode() + b"/xul.sym HTTP/1.1\rHost: h\r\nConnection: close\r\n\r\n")

@@ -82,8 +82,15 @@ def both_headers(method, path, te=b"chunked", version=b"HTTP/1.1", cl_first=Fals
     te_line = b"Transfer-Encoding: " + te + b"\r\n"
     cl_line = b"Content-Length: " + str(len(body) + len(SMUGGLED)).encode() + b"\r\n"
     head = (
-        method.encode() + b" " + path.encode() + b" " + version + b"\r\nHost: 127.0.0.1\r\n"
-        + (cl_line + te_line if cl_first else te_line + cl_line) + extra + b"\r\n"
+        method.encode()
+        + b" "
+        + path.encode()
+        + b" "
+        + version
+        + b"\r\nHost: 127.0.0.1\r\n"
+        + (cl_line + te_line if cl_first else te_line + cl_line)
+        + extra
+        + b"\r\n"
     )
     return head + body + SMUGGLED
 
@@ -232,8 +239,10 @@ def test_a_thousand_idle_connections_do_not_lock_out_a_new_client(production, fi
         status, elapsed = timed_request(port, f"/xul.pdb/{D}/xul.sym")
         assert status == 302
         latencies.append(elapsed)
-        print(f"\n{first_bytes and 'partial' or 'idle'}: accepted={accepted} latencies ms:",
-              [round(x * 1000, 1) for x in latencies])
+        print(
+            f"\n{first_bytes and 'partial' or 'idle'}: accepted={accepted} latencies ms:",
+            [round(x * 1000, 1) for x in latencies],
+        )
         assert accepted, "the server did not accept the idle connections"
     finally:
         for s in socks:
@@ -244,7 +253,11 @@ def test_a_thousand_idle_connections_do_not_lock_out_a_new_client(production, fi
 
 # The options both ini files set (waitress's own names; values arrive as strings).
 SERVER_OPTIONS = {
-    "connection_limit", "channel_timeout", "cleanup_interval", "backlog", "asyncore_use_poll",
+    "connection_limit",
+    "channel_timeout",
+    "cleanup_interval",
+    "backlog",
+    "asyncore_use_poll",
     "max_request_header_size",
 }
 

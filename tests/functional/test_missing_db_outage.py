@@ -23,8 +23,8 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.conftest import selected_database_kind
-from tests.tcp_forwarder import TcpForwarder
 from tests.functional.missing_helpers import MissingTable, metric, wait_idle, wait_until
+from tests.tcp_forwarder import TcpForwarder
 
 KIND = selected_database_kind()
 FAST = 0.5  # seconds: no 404 may take longer while the database is away
@@ -59,7 +59,7 @@ class SqliteOutage:
         # Fail fast instead of waiting out SQLite's 5 s busy timeout on every attempt,
         # so the writer's "database is locked" path is exercised within the test.
         monkeypatch.setattr("tecken_pyramid.db.SQLITE_BUSY_TIMEOUT_SECONDS", 0.1)
-        self.path = urllib.parse.unquote(db.url[len("sqlite:///"):])
+        self.path = urllib.parse.unquote(db.url[len("sqlite:///") :])
         assert os.path.isfile(self.path)
         self.app_url = db.url
         self.connection = None
@@ -240,7 +240,11 @@ def test_a_dropped_miss_keeps_no_repeat_guard(make_app, outage, table, symbols_d
 
 def test_queue_size_zero_claims_no_guard(make_app, outage, table, symbols_dir, memcached_clean):
     app = outage_app(
-        make_app, outage, symbols_dir, missing_symbol_queue_size="0", memcached_servers=memcached_clean.address
+        make_app,
+        outage,
+        symbols_dir,
+        missing_symbol_queue_size="0",
+        memcached_servers=memcached_clean.address,
     )
     miss(app, 0, prefix="n")
     from tecken_pyramid.cache import hashed_key

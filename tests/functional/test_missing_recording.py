@@ -61,7 +61,12 @@ def test_get_miss_is_recorded_with_code_values(app, table):
     [row] = table.rows()
     fields = ("symbol", "debugid", "filename", "code_file", "code_id", "count")
     assert tuple(row[f] for f in fields) == (
-        "xul.pdb", DEBUG_ID.lower(), "xul.sym", "xul.dll", "5CF2591C6859000", 1,
+        "xul.pdb",
+        DEBUG_ID.lower(),
+        "xul.sym",
+        "xul.dll",
+        "5CF2591C6859000",
+        1,
     )
     assert row["created_at"] == row["modified_at"]
     assert before - 1 <= row["modified_at"].timestamp() <= time.time() + 1
@@ -222,8 +227,13 @@ def test_invalid_query_with_a_valid_last_value_is_recorded(app, table):
 # -- the 150 code point limit ----------------------------------------------------------------------
 def five_strings(field, length):
     """Defaults with ``field`` made exactly ``length`` code points (multi-byte where allowed)."""
-    values = {"symbol": "xul.pdb", "debugid": DEBUG_ID, "filename": "xul.sym", "code_file": "xul.dll",
-              "code_id": "5CF2591C6859000"}
+    values = {
+        "symbol": "xul.pdb",
+        "debugid": DEBUG_ID,
+        "filename": "xul.sym",
+        "code_file": "xul.dll",
+        "code_id": "5CF2591C6859000",
+    }
     values[field] = {
         "symbol": "汉" * (length - 4) + ".pdb",
         "debugid": "A" * length,  # hex only
@@ -266,8 +276,9 @@ def cache_settings(request):
     return {"memcached_servers": request.getfixturevalue("memcached_clean").address}
 
 
-def test_guard_records_a_repeat_once_and_refresh_does_not_bypass_it(make_app, table, symbols_dir,
-                                                                   cache_settings):
+def test_guard_records_a_repeat_once_and_refresh_does_not_bypass_it(
+    make_app, table, symbols_dir, cache_settings
+):
     app = make_app(symbol_urls=str(symbols_dir), **cache_settings)
     for query in ("", "", "_refresh", "_refresh=1", "code_file=", "code_id=&code_file="):
         assert_not_found(app.get(path(query=query), status=404))
@@ -315,8 +326,9 @@ def test_in_process_guard_expires(make_app, table, symbols_dir):
 
 
 @pytest.mark.parametrize("down_from_start", [False, True])
-def test_guard_falls_back_in_process_when_memcached_is_down(make_app, table, symbols_dir, memcached_clean,
-                                                           down_from_start):
+def test_guard_falls_back_in_process_when_memcached_is_down(
+    make_app, table, symbols_dir, memcached_clean, down_from_start
+):
     if down_from_start:
         memcached_clean.stop()
     app = make_app(symbol_urls=str(symbols_dir), memcached_servers=memcached_clean.address)
@@ -393,8 +405,9 @@ def assert_no_write_failures(*apps):
         assert metric(app, "tecken_missing_symbol_dropped_total") == 0
 
 
-def test_50_concurrent_misses_of_one_key_guard_on_memcached(make_app, serve, table, symbols_dir,
-                                                            memcached_clean):
+def test_50_concurrent_misses_of_one_key_guard_on_memcached(
+    make_app, serve, table, symbols_dir, memcached_clean
+):
     apps, bases = two_servers(make_app, serve, symbols_dir, memcached_servers=memcached_clean.address)
     results = fetch_concurrently([bases[i % 2] + path(query="code_file=xul.dll") for i in range(50)])
     assert_all_not_found(results, 50)
@@ -415,8 +428,11 @@ def test_50_concurrent_misses_of_one_key_guard_on_in_process(make_app, serve, ta
 
 def test_50_concurrent_misses_of_one_key_guard_off(make_app, serve, table, symbols_dir, memcached_clean):
     apps, bases = two_servers(
-        make_app, serve, symbols_dir,
-        memcached_servers=memcached_clean.address, missing_symbol_guard_seconds="0",
+        make_app,
+        serve,
+        symbols_dir,
+        memcached_servers=memcached_clean.address,
+        missing_symbol_guard_seconds="0",
     )
     results = fetch_concurrently([bases[i % 2] + path(query="code_file=xul.dll") for i in range(50)])
     assert_all_not_found(results, 50)

@@ -66,20 +66,51 @@ def test_csv_exact_bytes_for_a_known_data_set(app, table):
     now = utcnow()
     hours = lambda n: now - datetime.timedelta(hours=n)  # noqa: E731
     # Included: modified within 24 h, symbol *.pdb and filename *.sym in any case.
-    table.insert("xul.pdb", debugid="44E4EC8C2F41492B9369D6B9A059577C2", filename="xul.sym",
-                 code_file="xul.dll", code_id="5CF2591C6859000", modified_at=hours(1))
+    table.insert(
+        "xul.pdb",
+        debugid="44E4EC8C2F41492B9369D6B9A059577C2",
+        filename="xul.sym",
+        code_file="xul.dll",
+        code_id="5CF2591C6859000",
+        modified_at=hours(1),
+    )
     table.insert("Foo.PDB", debugid="abc123", filename="Foo.SYM", modified_at=hours(23.9))
-    table.insert('we,ird"name.pdb', debugid="DEADBEEF", filename="weird.sym",
-                 code_file='a "quoted" file', code_id="x,y", modified_at=hours(2))
-    table.insert("汉字.pdb", debugid="0A", filename="汉字.sym", code_file="=cmd|' /C calc'!A0",
-                 code_id="-1+1", modified_at=hours(3))
-    table.insert("recent.pdb", debugid="E5", filename="recent.sym", code_id="id",
-                 created_at=now - datetime.timedelta(days=40), modified_at=hours(0.1), count=7)
-    table.insert("k.pdb", debugid="E6", filename="k.sym", code_file=" lead", code_id="a\r\nb",
-                 modified_at=hours(4))
+    table.insert(
+        'we,ird"name.pdb',
+        debugid="DEADBEEF",
+        filename="weird.sym",
+        code_file='a "quoted" file',
+        code_id="x,y",
+        modified_at=hours(2),
+    )
+    table.insert(
+        "汉字.pdb",
+        debugid="0A",
+        filename="汉字.sym",
+        code_file="=cmd|' /C calc'!A0",
+        code_id="-1+1",
+        modified_at=hours(3),
+    )
+    table.insert(
+        "recent.pdb",
+        debugid="E5",
+        filename="recent.sym",
+        code_id="id",
+        created_at=now - datetime.timedelta(days=40),
+        modified_at=hours(0.1),
+        count=7,
+    )
+    table.insert(
+        "k.pdb", debugid="E6", filename="k.sym", code_file=" lead", code_id="a\r\nb", modified_at=hours(4)
+    )
     # Excluded.
-    table.insert("old.pdb", debugid="E0", filename="old.sym", modified_at=hours(25),
-                 created_at=now - datetime.timedelta(days=30))
+    table.insert(
+        "old.pdb",
+        debugid="E0",
+        filename="old.sym",
+        modified_at=hours(25),
+        created_at=now - datetime.timedelta(days=30),
+    )
     table.insert("xul.pdb", debugid="E1", filename="xul.dl_", modified_at=hours(1))
     table.insert("libxul.so", debugid="E2", filename="libxul.so.sym", modified_at=hours(1))
     table.insert("xul.pdbx", debugid="E3", filename="xul.sym", modified_at=hours(1))
@@ -115,8 +146,10 @@ def test_csv_streams_many_rows(app, table):
     """More rows than one streamed chunk (a server-side cursor on PostgreSQL)."""
     now = utcnow()
     table.insert_many(
-        [dict(symbol=f"s{i}.pdb", debugid=f"{i:X}", filename="s.sym", code_id=str(i), modified_at=now)
-         for i in range(2500)]
+        [
+            dict(symbol=f"s{i}.pdb", debugid=f"{i:X}", filename="s.sym", code_id=str(i), modified_at=now)
+            for i in range(2500)
+        ]
     )
     r = get_csv(app)
     lines = r.body.split(b"\r\n")
@@ -138,22 +171,67 @@ def dataset_rows():
     now = utcnow()
     yesterday_noon = now.replace(hour=0, minute=0, second=0, microsecond=0) - datetime.timedelta(hours=12)
     return [
-        dict(symbol="xul.pdb", debugid="ABC123", filename="xul.sym", code_file="xul.dll", code_id="5CF",
-             count=1, created_at=dt("2024-01-01T00:00:00"), modified_at=dt("2024-01-10T12:00:00")),
-        dict(symbol="XUL.pdb", debugid="abc123", filename="XUL.sym", count=5,
-             created_at=dt("2024-01-02T00:00:00"), modified_at=dt("2024-01-10T23:59:59.999999")),
-        dict(symbol="100%_real.pdb", debugid="DEF456", filename="a_b%.sym", count=1,
-             created_at=dt("2024-01-03T00:00:00"), modified_at=dt("2024-01-11T00:00:00")),
-        dict(symbol="100Xreal.pdb", debugid="DEF457", filename="aXb.sym", count=2,
-             created_at=dt("2024-01-03T00:00:00"), modified_at=dt("2024-01-09T23:00:00")),
-        dict(symbol="big.pdb", debugid="0000AAAA", filename="big.sym", count=2147483647,
-             created_at=dt("2024-01-05T00:00:00"), modified_at=dt("2024-01-09T12:00:00")),
-        dict(symbol="zero.pdb", debugid="FFFF", filename="zero.sym", count=0,
-             created_at=dt("2023-12-01T00:00:00"), modified_at=dt("2023-12-31T23:59:59")),
-        dict(symbol="yesterday.pdb", debugid="1111", filename="yesterday.sym", count=3,
-             created_at=yesterday_noon, modified_at=yesterday_noon),
-        dict(symbol="today.pdb", debugid="2222", filename="today.sym", count=3,
-             created_at=now, modified_at=now),
+        dict(
+            symbol="xul.pdb",
+            debugid="ABC123",
+            filename="xul.sym",
+            code_file="xul.dll",
+            code_id="5CF",
+            count=1,
+            created_at=dt("2024-01-01T00:00:00"),
+            modified_at=dt("2024-01-10T12:00:00"),
+        ),
+        dict(
+            symbol="XUL.pdb",
+            debugid="abc123",
+            filename="XUL.sym",
+            count=5,
+            created_at=dt("2024-01-02T00:00:00"),
+            modified_at=dt("2024-01-10T23:59:59.999999"),
+        ),
+        dict(
+            symbol="100%_real.pdb",
+            debugid="DEF456",
+            filename="a_b%.sym",
+            count=1,
+            created_at=dt("2024-01-03T00:00:00"),
+            modified_at=dt("2024-01-11T00:00:00"),
+        ),
+        dict(
+            symbol="100Xreal.pdb",
+            debugid="DEF457",
+            filename="aXb.sym",
+            count=2,
+            created_at=dt("2024-01-03T00:00:00"),
+            modified_at=dt("2024-01-09T23:00:00"),
+        ),
+        dict(
+            symbol="big.pdb",
+            debugid="0000AAAA",
+            filename="big.sym",
+            count=2147483647,
+            created_at=dt("2024-01-05T00:00:00"),
+            modified_at=dt("2024-01-09T12:00:00"),
+        ),
+        dict(
+            symbol="zero.pdb",
+            debugid="FFFF",
+            filename="zero.sym",
+            count=0,
+            created_at=dt("2023-12-01T00:00:00"),
+            modified_at=dt("2023-12-31T23:59:59"),
+        ),
+        dict(
+            symbol="yesterday.pdb",
+            debugid="1111",
+            filename="yesterday.sym",
+            count=3,
+            created_at=yesterday_noon,
+            modified_at=yesterday_noon,
+        ),
+        dict(
+            symbol="today.pdb", debugid="2222", filename="today.sym", count=3, created_at=now, modified_at=now
+        ),
     ]
 
 
@@ -192,8 +270,14 @@ def dataset(database, json_table):
 
 
 ALL = {
-    "xul.pdb", "XUL.pdb", "100%_real.pdb", "100Xreal.pdb",
-    "big.pdb", "zero.pdb", "yesterday.pdb", "today.pdb",
+    "xul.pdb",
+    "XUL.pdb",
+    "100%_real.pdb",
+    "100Xreal.pdb",
+    "big.pdb",
+    "zero.pdb",
+    "yesterday.pdb",
+    "today.pdb",
 }
 
 
@@ -235,21 +319,27 @@ def symbols(answer):
         ("modified_at=2024-01-10", {"xul.pdb", "XUL.pdb"}),
         ("modified_at=%3D2024-01-10", {"xul.pdb", "XUL.pdb"}),
         ("modified_at=2023-12-31", {"zero.pdb"}),
-        ("modified_at=%3E%3D2024-01-10",
-         {"xul.pdb", "XUL.pdb", "100%_real.pdb", "yesterday.pdb", "today.pdb"}),
+        (
+            "modified_at=%3E%3D2024-01-10",
+            {"xul.pdb", "XUL.pdb", "100%_real.pdb", "yesterday.pdb", "today.pdb"},
+        ),
         ("modified_at=%3C2024-01-10", {"100Xreal.pdb", "big.pdb", "zero.pdb"}),
         ("modified_at=%3C%3D2024-01-10", {"100Xreal.pdb", "big.pdb", "zero.pdb"}),
         ("modified_at=%3E2024-01-10", {"xul.pdb", "XUL.pdb", "100%_real.pdb", "yesterday.pdb", "today.pdb"}),
         # Date-times: exact instants, Z or an offset, seconds optional.
         ("modified_at=%3E2024-01-10T12:00", {"XUL.pdb", "100%_real.pdb", "yesterday.pdb", "today.pdb"}),
-        ("modified_at=%3E%3D2024-01-10T12:00:00Z",
-         {"xul.pdb", "XUL.pdb", "100%_real.pdb", "yesterday.pdb", "today.pdb"}),
+        (
+            "modified_at=%3E%3D2024-01-10T12:00:00Z",
+            {"xul.pdb", "XUL.pdb", "100%_real.pdb", "yesterday.pdb", "today.pdb"},
+        ),
         ("modified_at=2024-01-10T12:00Z", {"xul.pdb"}),
         ("modified_at=%3D2024-01-10T12:00:00%2B00:00", {"xul.pdb"}),
         ("modified_at=%3C%3D2024-01-09T23:00:00Z", {"100Xreal.pdb", "big.pdb", "zero.pdb"}),
         ("modified_at=%3C2024-01-09T23:00:00Z", {"big.pdb", "zero.pdb"}),
-        ("modified_at=%3E%3D2024-01-10T13:00%2B01:00",
-         {"xul.pdb", "XUL.pdb", "100%_real.pdb", "yesterday.pdb", "today.pdb"}),
+        (
+            "modified_at=%3E%3D2024-01-10T13:00%2B01:00",
+            {"xul.pdb", "XUL.pdb", "100%_real.pdb", "yesterday.pdb", "today.pdb"},
+        ),
         ("modified_at=%3C2024-01-10T07:00-05:00", {"100Xreal.pdb", "big.pdb", "zero.pdb"}),
         ("modified_at=2024-01-11T05:30%2B05:30", {"100%_real.pdb"}),
         ("modified_at=2024-01-10T18:59:59-05:00", set()),  # 23:59:59Z; XUL.pdb is 23:59:59.999999
@@ -264,8 +354,10 @@ def symbols(answer):
         ("modified_at=%3C%3Dyesterday", ALL - {"yesterday.pdb", "today.pdb"}),
         # Comma-separated conditions are ANDed.
         ("modified_at=%3E%3D2024-01-10,%3C2024-01-11", {"xul.pdb", "XUL.pdb"}),
-        ("modified_at=%3E2024-01-09,%3C%3D2024-01-10T12:00Z,%3E%3D2024-01-09T23:00Z",
-         {"100Xreal.pdb", "xul.pdb"}),
+        (
+            "modified_at=%3E2024-01-09,%3C%3D2024-01-10T12:00Z,%3E%3D2024-01-09T23:00Z",
+            {"100Xreal.pdb", "xul.pdb"},
+        ),
         ("modified_at=%3E%3D2024-01-01,%3C2023-01-01", set()),
         # count.
         ("count=5", {"XUL.pdb"}),
@@ -282,8 +374,10 @@ def symbols(answer):
         ("count=%3E%3D2,%3C%3D3", {"100Xreal.pdb", "yesterday.pdb", "today.pdb"}),
         ("count=%3E1,%3C5,%3E2", {"yesterday.pdb", "today.pdb"}),
         # Everything together.
-        ("symbol=.pdb&debugid=1&filename=.sym&modified_at=%3E%3D2024-01-01&count=%3E%3D1",
-         {"xul.pdb", "XUL.pdb", "yesterday.pdb"}),
+        (
+            "symbol=.pdb&debugid=1&filename=.sym&modified_at=%3E%3D2024-01-01&count=%3E%3D1",
+            {"xul.pdb", "XUL.pdb", "yesterday.pdb"},
+        ),
     ],
 )
 def test_json_filters(json_app, dataset, query, expected):
@@ -301,13 +395,28 @@ def test_json_record_shape(json_app, dataset):
     assert set(answer) == {"total_count", "page", "batch_size", "order_by", "records"}
     by_symbol = {record["symbol"]: record for record in answer["records"]}
     for record in answer["records"]:
-        assert list(record) == ["id", "symbol", "debugid", "filename", "code_file", "code_id", "count",
-                                "created_at", "modified_at"]
+        assert list(record) == [
+            "id",
+            "symbol",
+            "debugid",
+            "filename",
+            "code_file",
+            "code_id",
+            "count",
+            "created_at",
+            "modified_at",
+        ]
         assert ISO.match(record["created_at"]) and ISO.match(record["modified_at"]), record
     assert by_symbol["xul.pdb"] == {
-        "id": dataset["xul.pdb"], "symbol": "xul.pdb", "debugid": "ABC123", "filename": "xul.sym",
-        "code_file": "xul.dll", "code_id": "5CF", "count": 1,
-        "created_at": by_symbol["xul.pdb"]["created_at"], "modified_at": by_symbol["xul.pdb"]["modified_at"],
+        "id": dataset["xul.pdb"],
+        "symbol": "xul.pdb",
+        "debugid": "ABC123",
+        "filename": "xul.sym",
+        "code_file": "xul.dll",
+        "code_id": "5CF",
+        "count": 1,
+        "created_at": by_symbol["xul.pdb"]["created_at"],
+        "modified_at": by_symbol["xul.pdb"]["modified_at"],
     }
     assert datetime.datetime.fromisoformat(by_symbol["xul.pdb"]["created_at"]) == dt("2024-01-01T00:00:00")
     assert datetime.datetime.fromisoformat(by_symbol["xul.pdb"]["modified_at"]) == dt("2024-01-10T12:00:00")
@@ -363,8 +472,10 @@ def test_json_page_boundaries_with_shared_timestamps(app, table):
     interleaved): consecutive pages never overlap or skip a row, in every order."""
     when = utcnow() - datetime.timedelta(hours=1)
     table.insert_many(
-        [{"symbol": f"dup{i:03d}.pdb", "count": 1 + i % 2, "created_at": when, "modified_at": when}
-         for i in range(250)]
+        [
+            {"symbol": f"dup{i:03d}.pdb", "count": 1 + i % 2, "created_at": when, "modified_at": when}
+            for i in range(250)
+        ]
     )
     for query, key, descending in [
         ("", "modified_at", True),
@@ -459,7 +570,11 @@ def test_json_and_csv_see_what_the_app_recorded(app, table):
     assert app.registry.missing.wait_idle(10)
     [record] = app.get("/missingsymbols/?debugid=abc", status=200).json["records"]
     assert (record["symbol"], record["debugid"], record["code_file"], record["code_id"], record["count"]) == (
-        "xul.pdb", "abc123", "xul.dll", None, 1,
+        "xul.pdb",
+        "abc123",
+        "xul.dll",
+        None,
+        1,
     )
     assert app.get("/missingsymbols.csv").body == CSV_HEADER + b"xul.pdb,abc123,xul.dll,\r\n"
 
@@ -470,7 +585,11 @@ def cleanse(db, *args):
     exe = os.path.join(os.path.dirname(sys.executable), "tecken-pyramid")
     return subprocess.run(
         [exe, "cleanse-missing-symbols", "development.ini", *args],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 

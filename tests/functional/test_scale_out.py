@@ -176,8 +176,15 @@ def test_invalidate_after_upload_seen_by_both_processes_at_once(cluster):
 
 # -- (c) a console rule change through one process honoured by the other -----------------------------
 def test_console_rule_change_through_one_process_reaches_the_other(cluster):
-    created = run_cli(cluster.env, "create-superuser", "production.ini", "--username", "admin",
-                      "--password-stdin", input=ADMIN_PASSWORD + "\n")
+    created = run_cli(
+        cluster.env,
+        "create-superuser",
+        "production.ini",
+        "--username",
+        "admin",
+        "--password-stdin",
+        input=ADMIN_PASSWORD + "\n",
+    )
     assert created.returncode == 0, created.stderr
 
     symbol, filename = "rule-change.pdb", "rule-change.sym"
@@ -194,7 +201,9 @@ def test_console_rule_change_through_one_process_reaches_the_other(cluster):
     assert "tecken_session" in console.cookies
     # The change is made through process 1 directly...
     status, headers, body = console.post_form(
-        cluster.apps[0].port, "/admin/patterns", "/admin/patterns/add",
+        cluster.apps[0].port,
+        "/admin/patterns",
+        "/admin/patterns/add",
         {"pattern": f"{symbol}/*", "note": "scale-out test"},
     )
     changed_at = time.monotonic()
@@ -236,8 +245,9 @@ class Traffic(threading.Thread):
                 conn.request("GET", path)
                 response = conn.getresponse()
                 response.read()
-                self.results.append((time.monotonic(), path, response.status,
-                                     response.getheader("X-Symbol-Lookup")))
+                self.results.append(
+                    (time.monotonic(), path, response.status, response.getheader("X-Symbol-Lookup"))
+                )
                 if response.getheader("Connection", "").lower() == "close":
                     conn.close()
                     conn = None
@@ -305,8 +315,12 @@ def test_memcached_server_killed_mid_traffic_then_used_again_within_30s(cluster)
         symbol, filename = f"mc-found{n}.pdb", f"mc-found{n}.sym"
         cluster.upload(symbol, filename)
         keys.append((cluster.path(symbol, filename), (302, "found")))
-        keys.append((cluster.path(f"mc-miss{n}.pdb", f"mc-miss{n}.sym") + "?code_file=m.dll&code_id=2",
-                     (404, "not-found")))
+        keys.append(
+            (
+                cluster.path(f"mc-miss{n}.pdb", f"mc-miss{n}.sym") + "?code_file=m.dll&code_id=2",
+                (404, "not-found"),
+            )
+        )
     expected = dict(keys)
     for path, answer in keys:  # warm the cache on both servers
         assert get(cluster.lb.port, path) == answer
@@ -341,8 +355,11 @@ def test_memcached_server_killed_mid_traffic_then_used_again_within_30s(cluster)
 
     assert not traffic.errors, traffic.errors[:5]
     first_kill = cycles[0][0]
-    wrong = [(round(t - first_kill, 3), path, status, lookup) for t, path, status, lookup in traffic.results
-             if (status, lookup) != expected[path]]
+    wrong = [
+        (round(t - first_kill, 3), path, status, lookup)
+        for t, path, status, lookup in traffic.results
+        if (status, lookup) != expected[path]
+    ]
     assert not wrong, f"{len(wrong)} wrong answers of {len(traffic.results)}: {wrong[:10]}\n{cluster.logs()}"
     assert all(status < 500 for _, _, status, _ in traffic.results)
     for killed, returned, _ in cycles:

@@ -304,8 +304,17 @@ def production_env(tmp_path, **overrides):
         ({"TECKEN_MEMCACHED_SERVERS": "localhost"}, "TECKEN_MEMCACHED_SERVERS"),
     ],
     ids=[
-        "secret-missing", "secret-empty", "secret-placeholder", "secret-short", "deadline-abc", "deadline-0",
-        "bool", "urls-missing", "urls-bad", "db-missing", "memcached-bad",
+        "secret-missing",
+        "secret-empty",
+        "secret-placeholder",
+        "secret-short",
+        "deadline-abc",
+        "deadline-0",
+        "bool",
+        "urls-missing",
+        "urls-bad",
+        "db-missing",
+        "memcached-bad",
     ],
 )
 def test_pserve_production_misconfiguration(tmp_path, overrides, setting):
@@ -320,8 +329,11 @@ def test_pserve_production_misconfiguration(tmp_path, overrides, setting):
 
 
 def test_pserve_development_misconfiguration(tmp_path):
-    env = base_env(TECKEN_SYMBOL_URLS=str(tmp_path), TECKEN_STORAGE_DEADLINE="abc",
-                   TECKEN_DATABASE_URL=f"sqlite:///{tmp_path}/x.sqlite3")
+    env = base_env(
+        TECKEN_SYMBOL_URLS=str(tmp_path),
+        TECKEN_STORAGE_DEADLINE="abc",
+        TECKEN_DATABASE_URL=f"sqlite:///{tmp_path}/x.sqlite3",
+    )
     result = run_pserve_expecting_exit("development.ini", env)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
@@ -392,9 +404,7 @@ def test_no_ini_file_mentions_http_port():
             assert "http_port" not in f.read(), f"{path} mentions http_port"
 
 
-@pytest.mark.parametrize(
-    "ini,host", [("development.ini", "127.0.0.1"), ("production.ini", "0.0.0.0")]
-)
+@pytest.mark.parametrize("ini,host", [("development.ini", "127.0.0.1"), ("production.ini", "0.0.0.0")])
 def test_ini_server_sections(ini, host):
     import configparser
 

@@ -3,10 +3,9 @@ path decoding, query parsing and code-value validation (step 5), the name rules.
 
 import pytest
 
+from tecken_pyramid.rawrequest import decoded_path, parse_query
 from tecken_pyramid.resources import RESERVED, download_shape
 from tecken_pyramid.rules import invalid_name
-from tecken_pyramid.rawrequest import decoded_path
-from tecken_pyramid.rawrequest import parse_query
 from tecken_pyramid.views.download import validate_code_value
 
 

@@ -128,10 +128,20 @@ def test_disabled_patterns_ignored(db):
             conn.execute(
                 insert(IgnorePattern),
                 [
-                    {"pattern": "disabled.pdb/*", "enabled": False, "note": "", "created_by": "test",
-                     "created_at": now},
-                    {"pattern": "enabled.pdb/*", "enabled": True, "note": "", "created_by": "test",
-                     "created_at": now},
+                    {
+                        "pattern": "disabled.pdb/*",
+                        "enabled": False,
+                        "note": "",
+                        "created_by": "test",
+                        "created_at": now,
+                    },
+                    {
+                        "pattern": "enabled.pdb/*",
+                        "enabled": True,
+                        "note": "",
+                        "created_by": "test",
+                        "created_at": now,
+                    },
                 ],
             )
             conn.execute(
@@ -225,8 +235,10 @@ def test_background_thread_loads_without_delaying_start(db):
     import time
 
     engine = db.engine()
-    service = RulesService(engine, types.SimpleNamespace(
-        download_file_extensions_allowed=DEFAULT_EXTENSIONS, rules_refresh_seconds=0.1))
+    service = RulesService(
+        engine,
+        types.SimpleNamespace(download_file_extensions_allowed=DEFAULT_EXTENSIONS, rules_refresh_seconds=0.1),
+    )
     try:
         started = time.monotonic()
         service.start()
