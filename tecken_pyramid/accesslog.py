@@ -220,7 +220,10 @@ class AccessLogMiddleware:
                 lookup = value
         code = int(status[:3]) if status[:3].isdigit() else 0
         method = environ.get("REQUEST_METHOD", "")
-        if method == "HEAD" or (length is not None and length.isdigit()):
+        # HEAD, 204 and 304 carry no body: nothing to count, and the app's own body
+        # iterable stays as it is (a list waitress can measure keeps the connection).
+        no_body = method == "HEAD" or code in (204, 304)
+        if no_body or (length is not None and length.isdigit()):
             writer.add(
                 (
                     time.time(),
@@ -230,7 +233,7 @@ class AccessLogMiddleware:
                     _target(environ),
                     code,
                     time.perf_counter() - started,
-                    0 if method == "HEAD" else int(length),
+                    0 if no_body else int(length),
                     environ.get("HTTP_USER_AGENT", ""),
                     lookup,
                 )
