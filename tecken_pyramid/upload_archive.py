@@ -11,14 +11,13 @@ memory.
 
 import dataclasses
 import hashlib
-import re
 import stat
 import struct
 import zipfile
 import zlib
 
 from .breakpad import HEADER_BYTES, sym_header  # sym_header: also for callers of this module
-from .rules import INVALID_NAME_CHARS
+from .upload_names import ArchiveError, _decode_name, _show, _split_name  # ArchiveError: callers'
 
 STORE = "store"
 IGNORED = "ignored"
@@ -27,13 +26,8 @@ RATIO_FLOOR = 1024 * 1024  # ... once it is over 1 MiB
 CHUNK = 1024 * 1024
 DIRECTORY_BYTES_PER_MEMBER = 4096  # a central directory larger than this per allowed member is refused
 METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)  # zipfile inflates only these with an output bound
-_HEX = re.compile(r"[0-9A-Fa-f]+")
 _OPEN_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, struct.error)
 _READ_ERRORS = _OPEN_ERRORS + (zlib.error, NotImplementedError, RuntimeError)
-
-
-class ArchiveError(ValueError):
-    """The archive is refused; ``str(exc)`` is the message for the client."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,11 +44,6 @@ class Member:
     sha256: str | None = None  # hex digests of the content, for "store" members only
     md5: str | None = None
     header: dict | None = None  # sym_header() of a stored .sym member
-
-
-def _show(name, limit=200):
-    text = repr(name)
-    return text if len(text) <= limit else text[:limit] + "..."
 
 
 class MemberReader:
@@ -196,18 +185,6 @@ def _open_zip(fp, max_files):
     return zf
 
 
-def _decode_name(info):
-    """The name: UTF-8 when flagged (zipfile refused it otherwise); unflagged, the raw bytes as
-    UTF-8 when they are valid UTF-8 (what most tools write without setting the flag), else cp437
-    as zipfile read them. zipfile's cp437 is a bijection, so the raw bytes are recovered exactly."""
-    if info.flag_bits & 0x800:
-        return info.orig_filename
-    try:
-        return info.orig_filename.encode("cp437").decode("utf-8")
-    except UnicodeDecodeError:
-        return info.orig_filename
-
-
 def _check_entry(info, name):
     if info.flag_bits & 0x1:
         raise ArchiveError(f"{_show(name)} is encrypted")
@@ -222,31 +199,6 @@ def _check_entry(info, name):
             f"{_show(name)} is compressed more than {RATIO}:1 "
             f"({info.file_size} bytes from {info.compress_size})"
         )
-
-
-def _split_name(name):
-    reason = None
-    parts = name.split("/")
-    if name.startswith("/"):
-        reason = "it is an absolute path"
-    elif "\\" in name:
-        reason = "it contains a backslash"
-    elif len(parts) != 3:
-        reason = f"it has {len(parts)} segments, not 3"
-    elif "" in parts:
-        reason = "it has an empty segment"
-    elif "." in parts or ".." in parts:
-        reason = "it has a '.' or '..' segment"
-    elif not _HEX.fullmatch(parts[1]):
-        reason = "its debug id is not hexadecimal"
-    elif INVALID_NAME_CHARS.search(parts[0]) or INVALID_NAME_CHARS.search(parts[2]):
-        reason = "it contains a character that is never found (SPEC §2)"
-    if reason:
-        raise ArchiveError(
-            f"Invalid member name {_show(name)}: {reason}. Names are <symbol>/<hex debug id>/<filename>, "
-            "or <name>-symbols.txt at the top"
-        )
-    return parts
 
 
 def _list_members(archive, max_bytes, extensions, snippets, file_prefix):
