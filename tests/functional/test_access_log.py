@@ -14,6 +14,9 @@ from tests.conftest import ROOT, free_port, put_file, wait_for_port
 
 from .test_serve import PSERVE, base_env
 
+# Nothing here depends on the database kind: run once, in the SQLite pass (.ci/test).
+pytestmark = pytest.mark.database_independent
+
 FIELDS = {"time", "request_id", "client", "method", "path", "status", "duration_ms", "bytes", "user_agent"}
 
 

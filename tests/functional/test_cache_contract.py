@@ -8,6 +8,9 @@ import pytest
 
 from tecken_pyramid.cache import CacheUnavailable, InProcessCache, MemcachedCache, hashed_key
 
+# Nothing here depends on the database kind: run once, in the SQLite pass (.ci/test).
+pytestmark = pytest.mark.database_independent
+
 
 @pytest.fixture(params=["in-process", "memcached"])
 def cache(request):

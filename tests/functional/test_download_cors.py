@@ -16,6 +16,9 @@ from tests.functional.download_support import (
     serve,  # noqa: F401 - fixture
 )
 
+# Nothing here depends on the database kind: run once, in the SQLite pass (.ci/test).
+pytestmark = pytest.mark.database_independent
+
 D = DEBUG_ID
 ORIGIN = "https://profiler.firefox.com"
 PREFLIGHT_HEADERS = {

@@ -6,6 +6,8 @@ a migrated database, the real command line and, for raw bytes, a real waitress.
 
 import os
 
+import pytest
+
 from tests.conftest import (
     put_file,
 )
@@ -16,6 +18,9 @@ from tests.functional.download_support import (
     assert_no_cookie,
     raw_request,
 )
+
+# Nothing here depends on the database kind: run once, in the SQLite pass (.ci/test).
+pytestmark = pytest.mark.database_independent
 
 
 # =====================================================================================

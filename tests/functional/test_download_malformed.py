@@ -22,6 +22,9 @@ from tests.functional.download_support import (
     raw_request,
 )
 
+# Nothing here depends on the database kind: run once, in the SQLite pass (.ci/test).
+pytestmark = pytest.mark.database_independent
+
 
 # =====================================================================================
 # Malformed requests never answer 5xx (real waitress, raw bytes)

@@ -19,6 +19,9 @@ from tests.functional.download_support import (
     q,
 )
 
+# Nothing here depends on the database kind: run once, in the SQLite pass (.ci/test).
+pytestmark = pytest.mark.database_independent
+
 # =====================================================================================
 # Path shape: the JSON 404, whatever the method
 # =====================================================================================

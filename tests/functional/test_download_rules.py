@@ -23,6 +23,9 @@ from tests.functional.download_support import (
     q,
 )
 
+# Nothing here depends on the database kind: run once, in the SQLite pass (.ci/test).
+pytestmark = pytest.mark.database_independent
+
 
 # =====================================================================================
 # Step 1: ignore patterns (the seeded */*/file.ptr and the 33-zero debug id)

@@ -10,6 +10,9 @@ import pytest
 
 from .download_support import HangingServer
 
+# Nothing here depends on the database kind: run once, in the SQLite pass (.ci/test).
+pytestmark = pytest.mark.database_independent
+
 
 @pytest.fixture
 def hanging():

@@ -31,6 +31,9 @@ from hypothesis import strategies as st
 
 from tests.conftest import DEBUG_ID, PRIVATE_BUCKET, PUBLIC_BUCKET, ROOT, TRY_BUCKET, put_file, put_public
 
+# Nothing here depends on the database kind: run once, in the SQLite pass (.ci/test).
+pytestmark = pytest.mark.database_independent
+
 D = DEBUG_ID
 GOOD_HOST = "symbols.example.com"
 SECRET = b"TOP-SECRET outside the symbols directory"

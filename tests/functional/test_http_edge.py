@@ -18,6 +18,9 @@ import pytest
 from tests.conftest import DEBUG_ID, ROOT, put_file
 from tests.functional.test_serve import SECRET, base_env, pserve  # noqa: F401 - fixture
 
+# Nothing here depends on the database kind: run once, in the SQLite pass (.ci/test).
+pytestmark = pytest.mark.database_independent
+
 D = DEBUG_ID
 STATUS_LINE = re.compile(rb"HTTP/1\.[01] (\d{3}) ")
 

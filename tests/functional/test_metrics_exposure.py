@@ -4,6 +4,9 @@ import pytest
 
 from tecken_pyramid.metrics import address_allowed
 
+# Nothing here depends on the database kind: run once, in the SQLite pass (.ci/test).
+pytestmark = pytest.mark.database_independent
+
 
 @pytest.mark.parametrize(
     "address",

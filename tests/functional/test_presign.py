@@ -3,7 +3,12 @@
 import urllib.parse
 import urllib.request
 
+import pytest
+
 from tests.conftest import DEBUG_ID, PRIVATE_BUCKET
+
+# Nothing here depends on the database kind: run once, in the SQLite pass (.ci/test).
+pytestmark = pytest.mark.database_independent
 
 
 def test_presigned_url_reused_within_a_process_and_fetchable(make_app, s3, memcached_clean):

@@ -42,6 +42,9 @@ from tests.functional.scale_support import (
     wait_until,
 )
 
+# The production shape (PostgreSQL): run in the PostgreSQL pass (.ci/test).
+pytestmark = pytest.mark.production_shape
+
 SECRET = "scale-out-session-secret-0123456789abcdef"
 ADMIN_PASSWORD = "correct-horse-battery"
 RULES_REFRESH = 0.5

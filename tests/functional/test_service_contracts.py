@@ -7,6 +7,9 @@ from tecken_pyramid import SERVICES, interfaces
 from tecken_pyramid.storage import BACKENDS
 from tests.conftest import PRIVATE_BUCKET, PUBLIC_BUCKET
 
+# Nothing here depends on the database kind: run once, in the SQLite pass (.ci/test).
+pytestmark = pytest.mark.database_independent
+
 
 @pytest.mark.parametrize("use_memcached", [False, True], ids=["in-process", "memcached"])
 def test_registry_services_satisfy_their_protocols(make_app, symbols_dir, s3, use_memcached, request):

@@ -19,6 +19,9 @@ from webtest.http import StopableWSGIServer
 from tests.conftest import DEBUG_ID, PRIVATE_BUCKET
 from tests.tcp_forwarder import TcpForwarder
 
+# Nothing here depends on the database kind: run once, in the SQLite pass (.ci/test).
+pytestmark = pytest.mark.database_independent
+
 CLIENTS = 16
 HOLD_SECONDS = 0.3
 
