@@ -190,6 +190,14 @@ def _target(environ):
     return target
 
 
+def _entry(environ, rid, status, started, sent, lookup):
+    """What the access log keeps of one request (formatted later by the writer)."""
+    return (
+        time.time(), rid, environ.get("REMOTE_ADDR", ""), environ.get("REQUEST_METHOD", ""), _target(environ),
+        status, time.perf_counter() - started, sent, environ.get("HTTP_USER_AGENT", ""), lookup,
+    )  # fmt: skip
+
+
 class AccessLogMiddleware:
     def __init__(self, app, writer=None):
         self.app = app
@@ -219,50 +227,16 @@ class AccessLogMiddleware:
             elif name in _LOOKUP:
                 lookup = value
         code = int(status[:3]) if status[:3].isdigit() else 0
-        method = environ.get("REQUEST_METHOD", "")
         # HEAD, 204 and 304 carry no body: nothing to count, and the app's own body
-        # iterable stays as it is (a list waitress can measure keeps the connection).
-        no_body = method == "HEAD" or code in (204, 304)
-        if no_body or (length is not None and length.isdigit()):
-            writer.add(
-                (
-                    time.time(),
-                    rid,
-                    environ.get("REMOTE_ADDR", ""),
-                    method,
-                    _target(environ),
-                    code,
-                    time.perf_counter() - started,
-                    0 if no_body else int(length),
-                    environ.get("HTTP_USER_AGENT", ""),
-                    lookup,
-                )
-            )
+        # iterable stays as it is.
+        if environ.get("REQUEST_METHOD") == "HEAD" or code in (204, 304):
+            writer.add(_entry(environ, rid, code, started, 0, lookup))
+            return body
+        if length is not None and length.isdigit():
+            writer.add(_entry(environ, rid, code, started, int(length), lookup))
             return body
         # No Content-Length (a streamed body): log when the server closes it.
-        target, client, agent = (
-            _target(environ),
-            environ.get("REMOTE_ADDR", ""),
-            environ.get("HTTP_USER_AGENT", ""),
-        )
-
-        def done(sent):
-            writer.add(
-                (
-                    time.time(),
-                    rid,
-                    client,
-                    method,
-                    target,
-                    code,
-                    time.perf_counter() - started,
-                    sent,
-                    agent,
-                    lookup,
-                )
-            )
-
-        return _CountingBody(body, done)
+        return _CountingBody(body, lambda sent: writer.add(_entry(environ, rid, code, started, sent, lookup)))
 
 
 _LENGTH = frozenset({"Content-Length", "content-length", "CONTENT-LENGTH"})
