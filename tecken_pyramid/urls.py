@@ -7,14 +7,13 @@ error views answer with a 400 (so a hostile ``Host`` can neither change the shap
 of a ``Location`` nor inject into it).
 
 Used by the console's redirects, the home page and the local-directory download
-redirects; it is cheap enough for the download path (a dictionary lookup when
-``TECKEN_PUBLIC_URL`` is set, else one regular-expression match).
+redirects (only those: S3 redirects never look at the Host). Cheap enough for the
+download path: an attribute read when ``TECKEN_PUBLIC_URL`` is set, else a
+dictionary lookup per known Host.
 """
 
 import ipaddress
 import re
-
-from .locations import LOCAL
 
 # host name (IPv4 included) or [IPv6], then an optional port of 1-5 digits.
 _HOST = re.compile(
@@ -81,20 +80,3 @@ def application_url(request):
 def absolute_url(request, path):
     """The absolute URL of a local, ASCII ``path`` (starting with '/'), for a Location."""
     return application_url(request) + path
-
-
-def download_base_url(request):
-    """The base of local-directory download redirects (storage.redirect_url).
-
-    Only a local-directory location puts it into a Location; S3 redirects never do,
-    so with no local location configured the Host is not looked at (a bad Host must
-    not turn an S3 redirect into a 400). Otherwise a bad Host raises BadHost: a 400
-    (text/plain) rather than a redirect anywhere near it (views/errors.py). With
-    local and S3 locations mixed, a bad Host is a 400 on every found GET.
-    """
-    tecken = request.registry.tecken
-    if tecken.public_url:
-        return tecken.public_url
-    if not any(location.kind == LOCAL for location in tecken.all_locations):
-        return ""
-    return _base_from_host(request.environ)

@@ -8,11 +8,11 @@ import time
 from pyramid.response import Response
 from pyramid.view import view_config
 
-from ..locations import PRIVATE
+from ..locations import LOCAL, PRIVATE
 from ..rawrequest import parse_query
 from ..resources import SymbolFile
 from ..rules import EXTENSION_NOT_ALLOWED, IGNORED, invalid_name
-from ..urls import download_base_url
+from ..urls import application_url
 from .errors import method_not_allowed
 
 CORS_HEADERS = (
@@ -78,7 +78,9 @@ def download(context, request):
     )
     url = None
     if result.location is not None and is_get:
-        url = registry.storage.redirect_url(result.location, result.key, _application_url(request))
+        # Only a local directory's redirect is on this app: no other looks at the Host.
+        base = application_url(request) if result.location.kind == LOCAL else ""
+        url = registry.storage.redirect_url(result.location, result.key, base)
     elapsed = time.perf_counter() - started if debug else None
     if result.location is not None and (url is not None or not is_get):
         return _found(registry.metrics, result.location, url, elapsed)
@@ -158,9 +160,3 @@ def cors_preflight(request):
 def download_method_not_allowed(context, request):
     # Only methods other than GET and HEAD get here, so the download path pays nothing.
     return cors_preflight(request) or method_not_allowed(request)
-
-
-def _application_url(request):
-    # TECKEN_PUBLIC_URL, else a validated Host; a bad Host is a 400 text/plain (urls.BadHost),
-    # never echoed into Location.
-    return download_base_url(request)

@@ -357,7 +357,7 @@ def test_local_download_redirect_from_public_url_or_valid_host(make_app, symbols
 
 def test_s3_redirects_never_look_at_the_host(make_app, s3):
     # With no local-directory location the Host is not needed, so even a bad one
-    # still gets the S3 redirect (urls.download_base_url).
+    # still gets the S3 redirect (the view asks for a base only for a local directory).
     from tests.conftest import PUBLIC_BUCKET, put_public
 
     put_public(s3, KEY)
@@ -365,6 +365,19 @@ def test_s3_redirects_never_look_at_the_host(make_app, s3):
     for host in ("evil.com/x?", "h\r\nX: y"):
         r = app.get(DOWNLOAD, extra_environ={"HTTP_HOST": host}, status=302)
         assert r.headers["Location"].startswith(s3.endpoint)
+
+
+def test_s3_redirects_ignore_the_host_beside_a_local_directory(make_app, s3, symbols_dir):
+    # Mixed locations: a key found in S3 redirects there whatever the Host; only a
+    # key found in the local directory needs (and validates) the Host.
+    from tests.conftest import PUBLIC_BUCKET, put_public
+
+    put_public(s3, KEY)
+    put_file(symbols_dir, "v1/local.pdb/ABC/local.sym")
+    app = make_app(symbol_urls=f"{symbols_dir},{s3.url(PUBLIC_BUCKET, public=True)}")
+    r = app.get(DOWNLOAD, extra_environ={"HTTP_HOST": "evil.com/x?"}, status=302)
+    assert r.headers["Location"].startswith(s3.endpoint)
+    app.get("/local.pdb/ABC/local.sym", extra_environ={"HTTP_HOST": "evil.com/x?"}, status=400)
 
 
 def test_every_route_of_the_app_is_declared_in_the_routes_module(admin_app):
