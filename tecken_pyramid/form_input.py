@@ -10,19 +10,13 @@ all of these into :class:`BadInput`; views/errors.py answers it, and WebOb's own
 UnicodeDecodeError from ``request.GET``, with the HTML 400 page under /admin/.
 """
 
-import urllib.parse
+from .rawrequest import is_utf8_form
 
 URLENCODED = "application/x-www-form-urlencoded"
 
 
 class BadInput(ValueError):
     """The query string or form body is not UTF-8 (or not parseable): a 400."""
-
-
-def _strict_utf8_form(text):
-    for name, value in urllib.parse.parse_qsl(text, keep_blank_values=True, encoding="latin-1"):
-        name.encode("latin-1").decode("utf-8")
-        value.encode("latin-1").decode("utf-8")
 
 
 def check_decodable(request):
@@ -35,8 +29,8 @@ def check_decodable(request):
     if request.method != "POST":
         return
     try:
-        if request.content_type == URLENCODED:
-            _strict_utf8_form(request.body.decode("latin-1"))
+        if request.content_type == URLENCODED and not is_utf8_form(request.body.decode("latin-1")):
+            raise BadInput("the form is not UTF-8")
         request.POST  # noqa: B018 - parses (and caches) the form, or raises
     except (UnicodeDecodeError, DeprecationWarning, ValueError) as exc:
         raise BadInput(f"{type(exc).__name__}: {exc}") from None

@@ -59,6 +59,18 @@ def parse_query(query_string):
     return dict(urllib.parse.parse_qsl(query_string, keep_blank_values=True, encoding="latin-1"))
 
 
+def is_utf8_form(text):
+    """True when every name and value of form-encoded ``text`` (latin-1 text standing
+    for bytes) is UTF-8 once percent-decoded."""
+    try:
+        for name, value in urllib.parse.parse_qsl(text, keep_blank_values=True, encoding="latin-1"):
+            name.encode("latin-1").decode("utf-8")
+            value.encode("latin-1").decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def query_text(query_string):
     """``{name: text or None}``: names and values strictly UTF-8; a value that is not is None
     (reported as a bad parameter by the caller); a name that is not is dropped."""
