@@ -248,6 +248,11 @@ def build_parser():
     p.add_argument("--days", type=_non_negative, default=30)
     p.add_argument("--dry-run", action="store_true")
     p.set_defaults(func=cmd_cleanse)
+
+    # Uploads (SPEC §9): create-token, upload and index, each in its own module.
+    from .cli_uploads import add_upload_commands
+
+    add_upload_commands(sub, _non_negative)
     return parser
 
 

@@ -41,6 +41,12 @@ class Location:
             else (f"{symbol}/{debugid.upper()}/{filename}")
         )
 
+    def same_storage(self, other):
+        """True when both name the same objects (whatever the access kind)."""
+        if LOCAL in (self.kind, other.kind):
+            return self.kind == other.kind and self.directory == other.directory
+        return (self.endpoint, self.bucket, self.prefix) == (other.endpoint, other.bucket, other.prefix)
+
     def public_url(self, key):
         """The plain object URL of a public bucket, key percent-encoded (ASCII)."""
         return f"{self.endpoint}/{self.bucket}/{quote_key(key)}"

@@ -57,6 +57,21 @@ class Metrics:
         self.rules_reload_failures = Counter(
             "tecken_rules_reload_failures", "Rule reloads that failed", registry=r
         )
+        # Uploads (SPEC §9).
+        self.uploads = Counter("tecken_uploads", "Uploads answered, by status", ["status"], registry=r)
+        self.upload_files = Counter(
+            "tecken_upload_files", "Archive members, by what the upload did", ["status"], registry=r
+        )
+        self.upload_bytes = Counter("tecken_upload_bytes_stored", "Bytes of members stored", registry=r)
+        self.upload_seconds = Histogram(
+            "tecken_upload_seconds",
+            "Upload duration, from the request to the answer",
+            buckets=(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800),
+            registry=r,
+        )
+        self.code_id_lookups = Counter(
+            "tecken_code_id_lookups", "Code-id lookups after a miss, by result", ["result"], registry=r
+        )
 
 
 def address_allowed(address, networks):

@@ -26,6 +26,9 @@ PUBLIC = {
     "files": "/__files__/{n}/*key",
     "missing_symbols_csv": "/missingsymbols.csv",
     "missing_symbols_json": "/missingsymbols/",
+    # Uploads (SPEC §9): POST only, both spellings answered (never a redirect).
+    "upload": "/upload/",
+    "upload_no_slash": "/upload",
 }
 
 # The console (SPEC §7): name -> pattern, in matching order; all under /admin/.
@@ -65,8 +68,6 @@ def first_segment(pattern):
 
 RESERVED = frozenset(
     {first_segment(pattern) for pattern in (*PUBLIC.values(), *CONSOLE.values(), STATIC)} - {""}
-    # No route yet, but reserved already: uploads (SPEC §9) must never be downloads.
-    | {"upload"}
 )
 
 

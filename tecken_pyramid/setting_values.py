@@ -6,6 +6,7 @@ one line naming that setting.
 """
 
 import ipaddress
+import os
 import re
 import urllib.parse
 
@@ -55,6 +56,30 @@ def _extensions(name, value):
         if problem:
             raise ConfigError(f"{name}: {problem}, got {ext!r}")
     return tuple(dict.fromkeys(exts))
+
+
+def _domains(name, value):
+    """Upload-by-download hosts (SPEC §9): ``host`` (https) or ``http://HOST:PORT``."""
+    entries = []
+    for entry in _list(value):
+        if entry.startswith("http://"):
+            ok = re.fullmatch(r"http://[A-Za-z0-9.\-]+:[0-9]{1,5}", entry) is not None
+        else:
+            ok = re.fullmatch(r"[A-Za-z0-9.\-]+", entry) is not None
+        if not ok:
+            raise ConfigError(f"{name}: expected host names or http://HOST:PORT, got {entry!r}")
+        entries.append(entry.lower())
+    return tuple(dict.fromkeys(entries))
+
+
+def _directory(name, value):
+    """An existing directory, or empty for the system default (None)."""
+    path = value.strip()
+    if not path:
+        return None
+    if not os.path.isdir(path):
+        raise ConfigError(f"{name}: not a directory: {path!r}")
+    return os.path.abspath(path)
 
 
 def _memcached(name, value):

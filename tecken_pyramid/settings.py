@@ -26,6 +26,8 @@ from .setting_values import (  # noqa: F401 (re-exported: callers import them fr
     ConfigError,
     _bool,
     _database,
+    _directory,
+    _domains,
     _extensions,
     _int,
     _list,
@@ -95,6 +97,29 @@ def _try_location(name, value, ctx):
         return locations_mod.derive_try(ctx["locations"][0])
     except ValueError as exc:
         raise ConfigError(f"{name}: {exc}") from None
+
+
+def _upload_location(name, value, ctx):
+    """Where regular uploads go: one of the download locations (never the try one),
+    so that every upload is found by downloads; matched by storage identity, so an
+    S3 bucket read as ``?access=public`` can be named without it (SPEC §9)."""
+    regular = ctx["locations"]
+    if not value.strip():
+        return regular[0]
+    try:
+        wanted = locations_mod.parse(
+            value.strip(), here=ctx["here"], file_prefix=ctx["symbol_file_prefix"], index="upload"
+        )
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+    for location in regular:
+        if location.same_storage(wanted):
+            return location
+    raise ConfigError(f"{name}: must be one of TECKEN_SYMBOL_URLS (uploads must be found by downloads)")
+
+
+def _snippets(name, value, _ctx):
+    return tuple(_list(value))
 
 
 def _required_database(name, value, _ctx):
@@ -181,6 +206,13 @@ SETTINGS = (
     _s("access_log", "true", _simple(_bool)),
     _s("public_url", "", _simple(_public_url)),
     _s("metrics_allowed_addresses", DEFAULT_METRICS_ALLOWED, _simple(_networks)),
+    _s("upload_url", "", _upload_location),
+    _s("upload_max_bytes", "2147483648", _simple(_int)),
+    _s("upload_max_files", "20000", _simple(_int)),
+    _s("upload_max_uncompressed_bytes", "8589934592", _simple(_int)),
+    _s("upload_by_download_domains", "", _simple(_domains)),
+    _s("disallowed_symbols_snippets", "qcom/proprietary", _snippets),
+    _s("upload_tempdir", "", _simple(_directory)),
     _s("memcached_dead_retry_seconds", "30", _simple(_seconds), internal=True),
     _s("missing_symbol_retry_max_seconds", "1", _simple(_seconds), internal=True),
 )

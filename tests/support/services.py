@@ -179,7 +179,7 @@ class Database:
         return make_engine(self.url)
 
     def reset(self):
-        """Empty the missing-symbol log, users and audit log; restore the seeded rules."""
+        """Empty the missing-symbol log, uploads, tokens, users and audit log; restore the seeded rules."""
         import datetime
 
         from sqlalchemy import text
@@ -188,7 +188,18 @@ class Database:
         now = datetime.datetime.now(datetime.UTC)
         engine = self.engine()
         with engine.begin() as conn:
-            for table in ("missing_symbol", "users", "audit_log", "ignore_pattern", "allowed_extension"):
+            # Children before parents (foreign keys).
+            for table in (
+                "symbol_file",
+                "upload_file",
+                "upload",
+                "api_token",
+                "missing_symbol",
+                "users",
+                "audit_log",
+                "ignore_pattern",
+                "allowed_extension",
+            ):
                 conn.execute(text(f"DELETE FROM {table}"))
             conn.execute(
                 text(

@@ -1,0 +1,39 @@
+"""The upload commands (SPEC §9): ``create-token``, ``upload`` and ``index``.
+
+Registered on the command line by :func:`add_upload_commands`; each command's code
+lives in its own module and is imported only when it runs.
+"""
+
+
+def _command(module, name):
+    """A subcommand whose code is imported only when it runs."""
+
+    def run(args):
+        import importlib
+
+        return getattr(importlib.import_module(module, __package__), name)(args)
+
+    return run
+
+
+def add_upload_commands(sub, whole_number):
+    p = sub.add_parser("create-token", help="make an upload token for a user (printed once)")
+    p.add_argument("ini")
+    p.add_argument("--username", required=True)
+    p.add_argument("--permission", action="append", choices=("upload", "upload_try"), dest="permissions")
+    p.add_argument("--expires-days", type=whole_number, default=None)
+    p.add_argument("--note", default="")
+    p.set_defaults(func=_command(".cli_tokens", "cmd_create_token"))
+
+    p = sub.add_parser("upload", help="store a symbol archive as POST /upload/ does, without HTTP")
+    p.add_argument("ini")
+    p.add_argument("zip", metavar="ZIP")
+    p.add_argument("--username", required=True)
+    p.add_argument("--try", action="store_true", dest="try_symbols", help="upload to the try location")
+    p.set_defaults(func=_command(".cli_uploads", "cmd_upload"))
+
+    p = sub.add_parser("index", help="fill the symbol index from the .sym files already in a location")
+    p.add_argument("ini")
+    p.add_argument("--location", default=None, help="a location's number (0, 1, ...) or try; default: all")
+    p.add_argument("--prefix", default="", help="only keys under this prefix (after the location's own)")
+    p.set_defaults(func=_command(".cli_index", "cmd_index"))
