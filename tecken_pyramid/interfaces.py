@@ -9,7 +9,7 @@ Settings (``registry.tecken``, :class:`tecken_pyramid.settings.Settings`), the
 SQLAlchemy engine and session factory are concrete types and need no protocol.
 """
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 
@@ -49,8 +49,8 @@ class ExistenceCache(Protocol):
 
 @runtime_checkable
 class StorageBackend(Protocol):
-    """One location of one kind (private S3, public HTTP, local directory).
-    Uploads (SPEC §9) will add ``write``."""
+    """One location of one kind (private S3, public HTTP, local directory). The
+    write side (SPEC §9) raises ``StorageWriteError``; ``StorageChecker`` retries."""
 
     kind: str
     location: Any
@@ -58,6 +58,12 @@ class StorageBackend(Protocol):
     def check(self, key: str, remaining: float) -> Any: ...  # an Answer
     def redirect_url(self, key: str, application_url: str) -> str | None: ...
     def heartbeat(self, timeout: float) -> tuple[bool, str]: ...
+    def stat(self, key: str) -> Any: ...  # a StoredObject or None
+    def write(
+        self, key: str, open_chunks: Callable[[], Iterable[bytes]], *, size: int, sha256: str, md5: str
+    ) -> None: ...
+    def read_head(self, key: str, nbytes: int) -> bytes | None: ...
+    def list_keys(self, prefix: str = "", start_after: str = "") -> Iterator[tuple[str, int | None]]: ...
 
 
 @runtime_checkable
@@ -68,6 +74,22 @@ class Storage(Protocol):
     def redirect_url(self, location: Any, key: str, application_url: str) -> str | None: ...
     def heartbeat(self, location: Any, timeout: float) -> tuple[bool, str]: ...
     def local_path(self, location: Any, key: str) -> str | None: ...
+    # The write side (SPEC §9): failures raise StorageWriteError (one line).
+    def stat(self, location: Any, key: str) -> Any: ...  # a StoredObject or None
+    def write(
+        self,
+        location: Any,
+        key: str,
+        open_chunks: Callable[[], Iterable[bytes]],
+        *,
+        size: int,
+        sha256: str,
+        md5: str,
+    ) -> None: ...
+    def read_head(self, location: Any, key: str, nbytes: int) -> bytes | None: ...
+    def list_keys(
+        self, location: Any, *, prefix: str = "", start_after: str = ""
+    ) -> Iterator[tuple[str, int | None]]: ...
     def close(self) -> None: ...
 
 

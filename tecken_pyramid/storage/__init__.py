@@ -7,7 +7,15 @@ Each kind of location has its own small class (:mod:`.private_s3`,
 holds one backend per configured location and the part every kind shares: the
 deadline and retry loop, the latency histogram and the rate-limited failure log.
 
-A new kind of location is a class with those three methods, a line in
+The write side that uploads and the ``index`` command use (SPEC §9): ``stat``,
+``write``, ``read_head`` and ``list_keys``, one method each per backend (S3, private
+and public alike, in :mod:`.s3_writes`; local directories in :mod:`.local_directory`),
+with the shared helpers, :class:`StorageWriteError` and :class:`StoredObject` in
+:mod:`.writes`. Failures raise :class:`StorageWriteError` (one line); those that
+SPEC §3 retries (a connection error, a timeout, 429, 5xx) are retried here at most
+``storage_retries`` times, a write from a fresh ``open_chunks()``.
+
+A new kind of location is a class with those methods, a line in
 :data:`BACKENDS`, and its parsing in :mod:`tecken_pyramid.locations`.
 """
 
@@ -25,6 +33,7 @@ from .answers import FAILED, FOUND, NOT_FOUND, Answer, classify_boto_error, clas
 from .local_directory import LocalDirectory, local_path
 from .private_s3 import PrivateS3, S3Clients
 from .public_http import PublicHttp
+from .writes import StorageWriteError, StoredObject
 
 __all__ = [
     "FAILED",
@@ -33,6 +42,8 @@ __all__ = [
     "PRESIGNED_REUSE_SECONDS",
     "Answer",
     "StorageChecker",
+    "StorageWriteError",
+    "StoredObject",
     "classify_boto_error",
     "classify_status",
 ]
@@ -131,6 +142,63 @@ class StorageChecker:
     def heartbeat(self, location, timeout):
         """(ok, detail) for /__heartbeat__ (SPEC §8)."""
         return self.backend(location).heartbeat(timeout)
+
+    # -- the write side (SPEC §9) -------------------------------------------------------------
+
+    def stat(self, location, key):
+        """A :class:`StoredObject`, or None when there is no such object."""
+        backend = self.backend(location)
+        return self._retrying(location, key, "stat", lambda: backend.stat(key))
+
+    def write(self, location, key, open_chunks, *, size, sha256, md5):
+        """Store the content ``open_chunks()`` yields (the original bytes; called
+        again for a retry) under ``key``; ``size``, ``sha256`` and ``md5`` are the
+        original content's. Nothing partial is left behind by a failure."""
+        backend = self.backend(location)
+        self._retrying(
+            location,
+            key,
+            "write",
+            lambda: backend.write(key, open_chunks, size=size, sha256=sha256, md5=md5),
+        )
+
+    def read_head(self, location, key, nbytes):
+        """The first ``nbytes`` of the original content, or None when there is no such object."""
+        backend = self.backend(location)
+        return self._retrying(location, key, "read", lambda: backend.read_head(key, nbytes))
+
+    def list_keys(self, location, *, prefix="", start_after=""):
+        """(key, size) of every object under the location's prefix plus ``prefix``,
+        in ascending key order, strictly after ``start_after``. A retryable failure
+        resumes after the last key yielded (``storage_retries`` times in a row)."""
+        backend = self.backend(location)
+        retries = self.settings.storage_retries
+        last = start_after
+        while True:
+            progressed = False
+            try:
+                for key, size in backend.list_keys(prefix=prefix, start_after=last):
+                    last, progressed = key, True
+                    yield key, size
+                return
+            except StorageWriteError as exc:
+                if progressed:
+                    retries = self.settings.storage_retries
+                if not exc.retryable or retries <= 0:
+                    raise
+                retries -= 1
+                log.warning("listing %s failed after %r, resuming: %s", location.url, last, exc)
+
+    def _retrying(self, location, key, what, call):
+        retries = self.settings.storage_retries
+        while True:
+            try:
+                return call()
+            except StorageWriteError as exc:
+                if not exc.retryable or retries <= 0:
+                    raise
+                retries -= 1
+                log.warning("storage %s of %s in %s failed, retrying: %s", what, key, location.url, exc)
 
     @staticmethod
     def local_path(location, key):

@@ -4,7 +4,8 @@ the redirect is a presigned GET URL, reused in-process for up to 60 s.
 boto3 clients are made once per endpoint and shared by every private location
 on it (they are thread-safe once created). Each call runs on the shared pool so
 that a hung call is abandoned when the request's deadline runs out (botocore's
-timeouts are per client, not per call).
+timeouts are per client, not per call). Uploads and the index command write,
+read and list through the same clients (:mod:`.s3_writes`).
 """
 
 import concurrent.futures
@@ -18,6 +19,7 @@ import botocore.config
 
 from ..locations import PRIVATE
 from .answers import FAILED, FOUND, NOT_FOUND, Answer, classify_boto_error
+from .s3_writes import S3WriteSide
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +60,10 @@ class S3Clients:
         return boto3.session.Session().client("s3", **kwargs)
 
 
-class PrivateS3:
+class PrivateS3(S3WriteSide):
+    """Checks and redirects here; ``stat``, ``write``, ``read_head`` and ``list_keys``
+    from :class:`~.s3_writes.S3WriteSide`."""
+
     kind = PRIVATE
 
     def __init__(self, location, shared):

@@ -1,19 +1,26 @@
 """Public S3 locations (``?access=public``, SPEC §3): existence by an anonymous HTTP
-HEAD of the object URL (urllib3); the redirect is that plain URL."""
+HEAD of the object URL (urllib3); the redirect is that plain URL.
+
+Uploads and the index command write, read and list through boto3 like a private
+location (:mod:`.s3_writes`): anonymous access can read but not write or list.
+Objects written here get ACL public-read where the bucket takes ACLs."""
 
 import urllib3
 
 from ..locations import PUBLIC
 from .answers import FAILED, Answer, classify_status
+from .s3_writes import S3WriteSide
 
 
-class PublicHttp:
+class PublicHttp(S3WriteSide):
     kind = PUBLIC
+    public_acl = True
 
     def __init__(self, location, shared):
         self.location = location
         self.settings = shared.settings
         self._http = shared.http
+        self._clients = shared.s3  # boto3, for the write side
 
     def check(self, key, remaining):
         s = self.settings
