@@ -14,6 +14,12 @@ the runner hardens waitress in two ways:
   second request on the same connection (request smuggling behind a proxy that
   framed the message by ``Content-Length``). It is decided in the HTTP parser,
   before any WSGI code runs, so it holds on every path.
+- upload bodies (SPEC §9): waitress buffers a whole body before the app runs, and
+  refuses one over its ``max_request_body_size`` with a plain-text 413. The runner
+  raises that limit above ``TECKEN_UPLOAD_MAX_BYTES``, and a ``POST /upload`` whose
+  ``Content-Length`` is over ours reaches the app at once with no body read and the
+  connection marked to close: the view answers the JSON 413 before any byte of the
+  body is taken in (the unread bytes could not be parsed as a next request).
 - file descriptors: ``connection_limit`` connections need as many descriptors; the
   soft ``RLIMIT_NOFILE`` is raised towards the hard limit so that accepting does
   not fail with EMFILE first.
@@ -39,8 +45,12 @@ _FD_RESERVE = 256
 class StrictFramingParser(HTTPRequestParser):
     """waitress's parser, refusing ambiguous message framing (RFC 9112 §6.1, §6.3)."""
 
+    # Set by serve() from TECKEN_UPLOAD_MAX_BYTES; None: no upload limit here.
+    upload_max_bytes = None
+
     def parse_header(self, header_plus):
         super().parse_header(header_plus)
+        self._refuse_oversize_upload()
         # waitress pops TRANSFER_ENCODING for HTTP/1.1 (and sets ``chunked``); for
         # HTTP/1.0 it leaves it in the headers and frames the body by Content-Length.
         # A ParsingError becomes waitress's own 400, which closes the connection
@@ -50,18 +60,51 @@ class StrictFramingParser(HTTPRequestParser):
         if "TRANSFER_ENCODING" in self.headers:
             raise ParsingError("Transfer-Encoding is not allowed in an HTTP/1.0 request")
 
+    def _refuse_oversize_upload(self):
+        limit = self.upload_max_bytes
+        if limit is None or self.command != "POST" or self.path not in UPLOAD_PATHS:
+            return
+        if self.chunked or self.content_length <= limit:
+            return
+        # No body receiver: the request is complete now, with an empty body; the view
+        # sees Content-Length over the limit and answers 413; the connection closes.
+        self.body_rcv = None
+        self.expect_continue = False
+        self.headers["CONNECTION"] = "close"
+        self.connection_close = True
+
+
+UPLOAD_PATHS = frozenset({"/upload", "/upload/"})
+
 
 class StrictFramingChannel(HTTPChannel):
     parser_class = StrictFramingParser
 
 
-def create_server(app, **kw):
-    """``waitress.server.create_server`` with the project's channel on every listener."""
+def create_server(app, upload_max_bytes=None, **kw):
+    """``waitress.server.create_server`` with the project's channel on every listener
+    (its parser answers an oversize upload's 413 early when ``upload_max_bytes`` is set)."""
     server = waitress.server.create_server(app, **kw)
+    channel = StrictFramingChannel
+    if upload_max_bytes is not None:
+        parser = type("UploadLimitParser", (StrictFramingParser,), {"upload_max_bytes": upload_max_bytes})
+        channel = type("UploadLimitChannel", (StrictFramingChannel,), {"parser_class": parser})
     for dispatcher in list(server._map.values()):
         if isinstance(dispatcher, waitress.server.BaseWSGIServer):
-            dispatcher.channel_class = StrictFramingChannel
+            dispatcher.channel_class = channel
     return server
+
+
+# Room for the multipart framing around an archive of the largest allowed size.
+_BODY_MARGIN = 1024 * 1024
+
+
+def upload_limits(kw, settings):
+    """The server options for uploads: waitress's body limit above ours, and ours for
+    the parser's early 413."""
+    limit = settings.upload_max_bytes
+    current = int(kw.get("max_request_body_size", 1073741824))
+    return {"max_request_body_size": str(max(current, limit + _BODY_MARGIN)), "upload_max_bytes": limit}
 
 
 def raise_open_files_limit(connection_limit):
@@ -140,4 +183,6 @@ def serve(app, global_conf, **kw):
     kw.setdefault("ident", "tecken-pyramid")
     quiet_waitress_queue()
     raise_open_files_limit(kw.get("connection_limit", 100))
+    if registry is not None:
+        kw.update(upload_limits(kw, registry.tecken))
     waitress.serve(app, port=port, _server=create_server, **kw)

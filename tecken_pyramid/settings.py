@@ -213,6 +213,10 @@ SETTINGS = (
     _s("upload_by_download_domains", "", _simple(_domains)),
     _s("disallowed_symbols_snippets", "qcom/proprietary", _snippets),
     _s("upload_tempdir", "", _simple(_directory)),
+    # How long a retry waits for another request uploading the same archive (then
+    # 409), and after how long without progress a pending upload counts as abandoned.
+    _s("upload_wait_seconds", "25", _simple(_seconds), internal=True),
+    _s("upload_stale_seconds", "300", _simple(_seconds), internal=True),
     _s("memcached_dead_retry_seconds", "30", _simple(_seconds), internal=True),
     _s("missing_symbol_retry_max_seconds", "1", _simple(_seconds), internal=True),
 )
