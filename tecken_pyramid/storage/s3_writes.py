@@ -8,10 +8,11 @@ access.
   metadata ``sha256``, ``original_size`` and ``original_md5_hash`` (the last two
   as Tecken writes them, so a bucket shared with Tecken skips both ways).
 - The member is spooled to a temporary file, then sent by boto3's transfer
-  manager: a single PUT up to 64 MiB, a multipart upload above (aborted by boto3
-  on failure, so a failed write leaves no partial object).
+  manager: a single PUT below 64 MiB, a multipart upload from there (aborted by
+  boto3 on failure, so a failed write leaves no partial object).
 """
 
+import os
 import zlib
 
 import boto3.exceptions
@@ -32,7 +33,9 @@ from .writes import (
 
 MIB = 1024 * 1024
 MULTIPART_THRESHOLD = 64 * MIB
-MULTIPART_CHUNKSIZE = 16 * MIB  # 10,000 parts: members up to 160 GB
+# boto3 reads each part of a file object into memory: 8 MiB a write at a time
+# (one part after the other, use_threads=False), and 10,000 parts allow 80 GB.
+MULTIPART_CHUNKSIZE = 8 * MIB
 TRANSFER = boto3.s3.transfer.TransferConfig(
     multipart_threshold=MULTIPART_THRESHOLD,
     multipart_chunksize=MULTIPART_CHUNKSIZE,
@@ -111,7 +114,6 @@ class S3WriteSide:
                 except _BOTO_ERRORS as exc:
                     if error_code(exc) not in _ACL_REFUSED:
                         raise storage_error(exc, f"PUT {key}") from None
-                spooled.seek(0)
                 self._upload_or_raise(client, spooled, key, extra)
                 self._acl_refused = True
                 return
@@ -124,7 +126,12 @@ class S3WriteSide:
             raise storage_error(exc, f"PUT {key}") from None
 
     def _upload(self, client, spooled, key, extra):
-        client.upload_fileobj(spooled, self.location.bucket, key, ExtraArgs=extra, Config=TRANSFER)
+        # boto3 closes the file object it is given, even when the upload fails: give
+        # it a duplicate of the descriptor, so that the spooled file can be sent again
+        # (without its ACL) and is closed, and so removed, by its owner only.
+        with os.fdopen(os.dup(spooled.fileno()), "rb") as body:
+            body.seek(0)
+            client.upload_fileobj(body, self.location.bucket, key, ExtraArgs=extra, Config=TRANSFER)
 
     def read_head(self, key, nbytes):
         """The first ``nbytes`` of the original content: ranged GETs of the stored

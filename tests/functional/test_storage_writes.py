@@ -17,7 +17,7 @@ import pytest
 from tecken_pyramid import locations
 from tecken_pyramid import settings as settings_mod
 from tecken_pyramid.storage import StorageChecker, StorageWriteError, StoredObject
-from tests.conftest import BASE_INI, DEBUG_ID, PRIVATE_BUCKET, PUBLIC_BUCKET, ROOT, free_port
+from tests.conftest import BASE_INI, DEBUG_ID, PRIVATE_BUCKET, PUBLIC_BUCKET, ROOT, TRY_BUCKET, free_port
 
 # Nothing here depends on the database kind: run once, in the SQLite pass (.ci/test).
 pytestmark = pytest.mark.database_independent
@@ -276,13 +276,15 @@ def test_unreachable_endpoint_fails_quickly_with_one_line(storage, spool_dir):
     assert os.listdir(spool_dir) == []
 
 
-class FailFirst:
-    """A TCP front for moto that answers the first ``failures`` requests 503 (a real
-    HTTP server, closed after), then forwards every later connection."""
+class Front:
+    """A real TCP front for moto: each new connection's first request (read until the
+    client pauses) goes to ``answer(request)``; a response it returns is sent and the
+    connection closed, None forwards the connection to moto from then on."""
 
-    def __init__(self, target_port, failures=1):
+    def __init__(self, target_port, answer):
         self.target_port = target_port
-        self.failures = failures
+        self.answer = answer
+        self.answered = 0
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         threading.Thread(target=self._accept, daemon=True).start()
@@ -293,24 +295,27 @@ class FailFirst:
                 conn, _ = self.listener.accept()
             except OSError:
                 return
-            if self.failures > 0:
-                self.failures -= 1
-                threading.Thread(target=self._fail, args=(conn,), daemon=True).start()
-                continue
-            upstream = socket.create_connection(("127.0.0.1", self.target_port))
-            for src, dst in ((conn, upstream), (upstream, conn)):
-                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
-    @staticmethod
-    def _fail(conn):
+    def _serve(self, conn):
         conn.settimeout(0.3)
+        request = b""
         try:
-            while conn.recv(65536):
-                pass
+            while data := conn.recv(65536):
+                request += data
         except OSError:
             pass
-        conn.sendall(b"HTTP/1.1 503 Slow Down\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-        conn.close()
+        conn.settimeout(None)
+        response = self.answer(request)
+        if response is not None:
+            self.answered += 1
+            conn.sendall(response)
+            conn.close()
+            return
+        upstream = socket.create_connection(("127.0.0.1", self.target_port))
+        upstream.sendall(request)
+        for src, dst in ((conn, upstream), (upstream, conn)):
+            threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
 
     @staticmethod
     def _pump(src, dst):
@@ -330,15 +335,48 @@ class FailFirst:
         self.listener.close()
 
 
+def s3_error(status, code, message):
+    body = f"<?xml version='1.0'?><Error><Code>{code}</Code><Message>{message}</Message></Error>"
+    head = f"HTTP/1.1 {status}\r\nContent-Type: application/xml\r\nContent-Length: {len(body)}\r\n"
+    return (head + "Connection: close\r\n\r\n" + body).encode()
+
+
 def test_a_write_answered_503_is_retried_from_fresh_chunks(storage, s3):
-    front = FailFirst(s3.port)
+    front = Front(
+        s3.port, lambda request: s3_error("503 Slow Down", "SlowDown", "wait") if not front.answered else None
+    )
     try:
         flaky = loc(f"http://127.0.0.1:{front.port}/{PRIVATE_BUCKET}")
         opener = write(storage, flaky, SYM_KEY, SYM)
     finally:
         front.close()
-    assert opener.opened == 2
+    assert (front.answered, opener.opened) == (1, 2)
     assert storage.stat(loc(s3.url(PRIVATE_BUCKET)), SYM_KEY).original_size == len(SYM)
+
+
+def test_a_public_bucket_refusing_acls_is_written_without_them(storage, s3):
+    def answer(request):
+        if b"\r\nx-amz-acl:" in request.lower():
+            return s3_error(
+                "400 Bad Request", "AccessControlListNotSupported", "The bucket does not allow ACLs"
+            )
+        return None
+
+    front = Front(s3.port, answer)
+    try:
+        # A bucket without a bucket ACL: moto gives its objects only the ACL they are written with.
+        public = loc(f"http://127.0.0.1:{front.port}/{TRY_BUCKET}?access=public")
+        first = write(storage, public, SYM_KEY, SYM)
+        second = write(storage, public, PDB_KEY, b"pdb")  # remembered: no ACL sent, not refused again
+    finally:
+        front.close()
+    assert front.answered == 1
+    assert (first.opened, second.opened) == (1, 1)  # the spooled file is sent again, not re-read
+    client = s3.client()
+    for key in (SYM_KEY, PDB_KEY):
+        grants = client.get_object_acl(Bucket=TRY_BUCKET, Key=key)["Grants"]
+        assert not any(g["Grantee"].get("URI", "").endswith("/global/AllUsers") for g in grants)
+    assert gzip.decompress(client.get_object(Bucket=TRY_BUCKET, Key=SYM_KEY)["Body"].read()) == SYM
 
 
 # -- local directories ---------------------------------------------------------------------------
