@@ -73,6 +73,7 @@ class S3WriteSide:
     # role without s3:PutObjectAcl must not fail uploads: the write is repeated
     # without the ACL and, once that works, this location writes without it.
     public_acl = False
+    list_page_size = 1000  # S3's most keys a page
 
     def _client(self):
         return self._clients.client_for(self.location)
@@ -174,7 +175,12 @@ class S3WriteSide:
         if start_after:
             kwargs["StartAfter"] = start_after
         try:
-            for page in self._client().get_paginator("list_objects_v2").paginate(**kwargs):
+            pages = (
+                self._client()
+                .get_paginator("list_objects_v2")
+                .paginate(**kwargs, PaginationConfig={"PageSize": self.list_page_size})
+            )
+            for page in pages:
                 for obj in page.get("Contents", ()):
                     yield obj["Key"], obj.get("Size")
         except _BOTO_ERRORS as exc:
