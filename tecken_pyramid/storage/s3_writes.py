@@ -12,6 +12,7 @@ access.
   boto3 on failure, so a failed write leaves no partial object).
 """
 
+import logging
 import os
 import zlib
 
@@ -30,6 +31,8 @@ from .writes import (
     storage_error,
     tempdir,
 )
+
+log = logging.getLogger(__name__)
 
 MIB = 1024 * 1024
 MULTIPART_THRESHOLD = 64 * MIB
@@ -113,9 +116,17 @@ class S3WriteSide:
                     self._upload(client, spooled, key, {**extra, "ACL": "public-read"})
                     return
                 except _BOTO_ERRORS as exc:
-                    if error_code(exc) not in _ACL_REFUSED:
+                    refused = error_code(exc)
+                    if refused not in _ACL_REFUSED:
                         raise storage_error(exc, f"PUT {key}") from None
                 self._upload_or_raise(client, spooled, key, extra)
+                if not getattr(self, "_acl_refused", False):
+                    log.warning(
+                        "%s refuses ACLs (%s): objects are written without public-read from now on;"
+                        " a bucket policy must make them public",
+                        self.location.url,
+                        refused,
+                    )
                 self._acl_refused = True
                 return
             self._upload_or_raise(client, spooled, key, extra)
