@@ -13,6 +13,9 @@ requires = [
     "argon2-cffi>=23.1",
     "prometheus-client>=0.20",
     "cachetools>=5.3",
+    # POST /upload/ (SPEC §9 "Intake"): a streaming multipart parser driven by callbacks, so the body goes
+    # to a temporary file chunk by chunk and never whole into memory (the parser Starlette uses).
+    "python-multipart>=0.0.18",
 ]
 
 tests_require = [
