@@ -54,6 +54,10 @@ CONSOLE = {
     "admin.user.superuser": r"/admin/users/{id:\d+}/superuser",
     "admin.user.active": r"/admin/users/{id:\d+}/active",
     "admin.user.password": r"/admin/users/{id:\d+}/password",
+    # Upload tokens and uploads (SPEC §9 "Console").
+    "admin.tokens": "/admin/tokens",
+    "admin.tokens.create": "/admin/tokens/create",
+    "admin.token.revoke": r"/admin/tokens/{id:\d{1,18}}/revoke",
     "admin.audit": "/admin/audit",
 }
 

@@ -12,6 +12,7 @@ import re
 
 from ..cli import KEY_SHAPE
 from ..rules import check_extension
+from ..tokens import MAX_EXPIRES_DAYS, permissions_problem
 from ..users import clean_username, password_problem, username_problem
 
 TRUE_VALUES = ("1", "true", "on", "yes")
@@ -22,6 +23,8 @@ MAX_EXTENSION_LENGTH = 100  # the column's size
 MAX_PATTERN_LENGTH = 500  # the column's size
 MAX_NOTE_LENGTH = 1000
 MAX_KEYS = 100
+MAX_TOKEN_NOTE_LENGTH = 500  # what tokens.create_token accepts
+DAYS = re.compile(r"[0-9]{1,5}")
 
 
 class Form:
@@ -44,6 +47,11 @@ def _reads(read):
 def posted(name, clean=None):
     """The text sent as ``name`` ("" when absent), passed through ``clean``."""
     return _reads(lambda params: (clean or str)(params.get(name, "")))
+
+
+def posted_all(name):
+    """Every value sent as ``name`` (checkboxes sharing one name), in order."""
+    return _reads(lambda params: tuple(params.getall(name)))
 
 
 def checkbox(name, on=TRUE_VALUES, fold_case=False):
@@ -199,3 +207,38 @@ class FlagForm(Form):
 
     def problem(self):
         return "the form did not say what to do." if self.value is None else None
+
+
+@dataclasses.dataclass(frozen=True)
+class TokenForm(Form):
+    """A new upload token: whose, what it may do, for how long (empty: no expiry), a
+    note; ``once`` is the form's own random value, so sending it again (a reload of
+    the page that showed the token) makes no second token."""
+
+    username: str = posted("username", clean_username)
+    permissions: tuple[str, ...] = posted_all("permission")
+    expires_days: str = posted("expires_days", str.strip)
+    note: str = posted("note", str.strip)
+    once: str = posted("once")
+
+    def problem(self):
+        if not self.username:
+            return "choose a user."
+        problem = permissions_problem(self.permissions)
+        if problem is not None:
+            return f"{problem}."
+        if self.expires_days and not (
+            DAYS.fullmatch(self.expires_days) and 1 <= int(self.expires_days) <= MAX_EXPIRES_DAYS
+        ):
+            return f"the expiry is a whole number of days from 1 to {MAX_EXPIRES_DAYS}, or empty for never."
+        if len(self.note) > MAX_TOKEN_NOTE_LENGTH:
+            return f"a note is at most {MAX_TOKEN_NOTE_LENGTH} characters."
+        if CONTROL.search(self.note):
+            return "a note contains no control characters."
+        if not re.fullmatch(r"[0-9a-f]{16,64}", self.once):
+            return "the form is out of date; open the tokens page again."
+        return None
+
+    def days(self):
+        """The expiry in days, None for no expiry (the form must be valid)."""
+        return int(self.expires_days) if self.expires_days else None

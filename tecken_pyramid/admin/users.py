@@ -16,6 +16,7 @@ from ..security import end_sessions
 from ..users import MIN_PASSWORD, same_name, user_state
 from .common import Done, Refused, admin_view, audit, console_action, flush_or_refuse, html_error, utc_iso
 from .forms import FlagForm, NewUserForm, PasswordForm
+from .tokens import token_rows
 
 
 def active_superuser_ids(dbsession):
@@ -75,7 +76,11 @@ def users_list(request):
 @admin_view("admin.user", renderer="admin/users_detail.jinja2")
 def user_detail(request):
     user = load_user(request)
-    return {"account": row(user), "min_password": MIN_PASSWORD}
+    return {
+        "account": row(user),
+        "min_password": MIN_PASSWORD,
+        "tokens": token_rows(request.dbsession, user.id),
+    }
 
 
 @console_action("admin.users.create", then="admin.users")
