@@ -58,6 +58,8 @@ CONSOLE = {
     "admin.tokens": "/admin/tokens",
     "admin.tokens.create": "/admin/tokens/create",
     "admin.token.revoke": r"/admin/tokens/{id:\d{1,18}}/revoke",
+    "admin.uploads": "/admin/uploads",
+    "admin.upload": r"/admin/uploads/{id:\d{1,18}}",
     "admin.audit": "/admin/audit",
 }
 
