@@ -99,8 +99,28 @@ class Lookup(Protocol):
 
     def locations(self, include_try: bool) -> Sequence[Any]: ...
     def find(
-        self, symbol: str, debugid: str, filename: str, *, include_try: bool = False, refresh: bool = False
-    ) -> Any: ...  # a LookupResult
+        self,
+        symbol: str,
+        debugid: str,
+        filename: str,
+        *,
+        include_try: bool = False,
+        refresh: bool = False,
+        extra_keys: Sequence[str] = (),
+    ) -> Any: ...  # a LookupResult; its ``extra`` holds the extra_keys the cache had
+
+
+@runtime_checkable
+class CodeIds(Protocol):
+    """``registry.code_ids``: lookup by code id after a miss (SPEC §9). Answers, found or
+    not, are cached in the shared cache; a database failure skips the lookup (never raised)."""
+
+    def eligible(self, filename: str, debugid: str) -> bool: ...
+    def cache_key(self, code_file: str, code_id: str, include_try: bool) -> str: ...
+    def resolve(
+        self, code_file: str, code_id: str, include_try: bool, *, cached: bytes | None, refresh: bool
+    ) -> tuple[str, str, str] | None: ...  # (symbol, debug id, filename) of the newest row
+    def invalidate(self, code_file: str, code_id: str) -> None: ...  # logs a cache failure
 
 
 @runtime_checkable
