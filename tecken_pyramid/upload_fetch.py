@@ -236,9 +236,10 @@ def _save(response, target, tempdir, max_bytes):
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > max_bytes:
         raise FetchError(400, f"{target.url} is larger than the limit of {max_bytes} bytes")
-    fd, path = tempfile.mkstemp(prefix="tecken-download-", suffix=".zip", dir=tempdir)
+    path = None
     sha256, size = hashlib.sha256(), 0
     try:
+        fd, path = tempfile.mkstemp(prefix="tecken-download-", suffix=".zip", dir=tempdir)
         with os.fdopen(fd, "wb") as fp:
             for chunk in response.stream(CHUNK, decode_content=False):
                 size += len(chunk)
@@ -246,9 +247,12 @@ def _save(response, target, tempdir, max_bytes):
                     raise FetchError(400, f"{target.url} is larger than the limit of {max_bytes} bytes")
                 fp.write(chunk)
                 sha256.update(chunk)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
+    except BaseException as exc:
+        if path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        if isinstance(exc, OSError):  # the disk, not the source (urllib3 wraps socket errors)
+            raise FetchError(503, f"The download could not be written to a temporary file ({exc})") from None
         raise
     return path, size, sha256.hexdigest()
 
@@ -279,13 +283,10 @@ def fetch(url, allowed, *, tempdir=None, max_bytes, connect_timeout=5.0, read_ti
                 )
             path, size, sha256 = _save(response, target, tempdir, max_bytes)
             return Fetched(path, target.name, size, sha256, url, redirect_urls)
-        except NewConnectionError as exc:  # a ConnectTimeoutError subclass, but not a timeout
-            raise FetchError(
-                503, f"ConnectionError trying to open {current} ({type(exc).__name__})"
-            ) from None
-        except TransportTimeout:
-            raise FetchError(503, f"Timed out trying to open {current}") from None
         except (TransportError, OSError) as exc:
+            # NewConnectionError (refused, unreachable) is a ConnectTimeoutError subclass: not a timeout
+            if isinstance(exc, TransportTimeout) and not isinstance(exc, NewConnectionError):
+                raise FetchError(503, f"Timed out trying to open {current}") from None
             raise FetchError(
                 503, f"ConnectionError trying to open {current} ({type(exc).__name__})"
             ) from None

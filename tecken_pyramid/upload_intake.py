@@ -13,7 +13,8 @@ end only when the server says it is EOF-terminated (``wsgi.input_terminated``: w
 also sets ``CONTENT_LENGTH`` once it has de-chunked a body), else it is empty (PEP 3333).
 
 Problems raise :class:`IntakeError` (400 or 413, the text for ``{"error": ...}``), the temporary
-file removed first. No file part is not one: the caller decides (:data:`NOT_FORM`, or ``url``).
+file removed first; an OSError writing it (the disk's fault, not the client's) propagates as it
+is. No file part is not an error: the caller decides (:data:`NOT_FORM`, or upload by ``url``).
 """
 
 import contextlib
@@ -114,8 +115,7 @@ class _Form:
 
     def __init__(self, tempdir):
         self.tempdir = tempdir
-        self.fields = {}
-        self.text_count = 0
+        self.fields, self.text_count = {}, 0
         self.archive_name = self.archive_path = self._file = None
         self.archive_size, self.sha256 = 0, hashlib.sha256()
         self.ended = False  # the multipart closing boundary was seen

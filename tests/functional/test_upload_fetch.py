@@ -577,3 +577,10 @@ def test_an_ipv6_literal_endpoint_gets_a_bracketed_host_header(tmp_path):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_temporary_file_that_cannot_be_written_is_a_503_not_a_connection_error(source, tmp_path):
+    with pytest.raises(FetchError) as info:
+        fetch(source.url("/symbols.zip"), listed(source), tempdir=str(tmp_path / "missing"), max_bytes=10**6)
+    assert info.value.status == 503
+    assert str(info.value).startswith("The download could not be written to a temporary file")

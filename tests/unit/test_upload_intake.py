@@ -318,3 +318,9 @@ def test_drain_never_raises_on_a_broken_stream():
             raise OSError("connection reset")
 
     drain({"CONTENT_LENGTH": "100", "wsgi.input": Broken()}, max_bytes=1000)
+
+
+def test_a_temporary_directory_that_cannot_be_written_raises_os_error_not_intake_error(tmp_path):
+    body, ctype = multipart([("symbols.zip", ("s.zip", b"zip"))])
+    with pytest.raises(FileNotFoundError):
+        read_upload(environ(body, ctype), tempdir=str(tmp_path / "missing"), max_bytes=1000)
