@@ -15,15 +15,20 @@ Definitions shown on the page:
   row's count is its lifetime total, not that day's misses.
 - Top missing symbols: the 20 rows with the largest ``count`` among rows modified
   in the window.
+- Uploads per day (SPEC §9): the uploads whose ``created_at`` falls on each day
+  (whatever their status) and the files they stored (``files_stored``; skipped and
+  ignored members are not counted), the same 30 days, by the same UTC bounds, in one
+  statement over the ``(created_at, id)`` index.
 """
 
 import datetime
 import logging
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from .. import reports
+from ..models import Upload
 from ..settings import describe
 from ..views.dockerflow import run_checks
 from .common import admin_view
@@ -31,6 +36,7 @@ from .common import admin_view
 log = logging.getLogger(__name__)
 
 T = reports.T
+U = Upload.__table__
 UTC = datetime.UTC
 DAYS = 30
 TOP = 20
@@ -49,16 +55,24 @@ def day_start(day, dialect_name):
     return reports.db_time(datetime.datetime(day.year, day.month, day.day, tzinfo=UTC), dialect_name)
 
 
+def window_days(today):
+    """The 30 UTC days ending today, oldest first."""
+    return [today - datetime.timedelta(days=n) for n in range(DAYS - 1, -1, -1)]
+
+
+def on_day(column, d, dialect_name):
+    """``column`` falls on the UTC day ``d``."""
+    end = d + datetime.timedelta(days=1)
+    return and_(column >= day_start(d, dialect_name), column < day_start(end, dialect_name))
+
+
 def misses_per_day(connection, dialect_name, today):
     """[{"day": date, "rows": int}] for the 30 UTC days ending today."""
-    days = [today - datetime.timedelta(days=n) for n in range(DAYS - 1, -1, -1)]
+    days = window_days(today)
     counts = [
         select(func.count())
         .select_from(T)
-        .where(
-            T.c.modified_at >= day_start(d, dialect_name),
-            T.c.modified_at < day_start(d + datetime.timedelta(days=1), dialect_name),
-        )
+        .where(on_day(T.c.modified_at, d, dialect_name))
         .scalar_subquery()
         .label(f"d{index}")
         for index, d in enumerate(days)
@@ -67,21 +81,39 @@ def misses_per_day(connection, dialect_name, today):
     return [{"day": d, "rows": int(n or 0)} for d, n in zip(days, row, strict=True)]
 
 
-def chart(days):
-    """Bar geometry for the inline SVG (rendered, and escaped, by the template)."""
-    peak = max((d["rows"] for d in days), default=0)
+def uploads_per_day(connection, dialect_name, today):
+    """[{"day": date, "uploads": int, "files": int}] for the 30 UTC days ending today."""
+    days = window_days(today)
+    columns = []
+    for index, d in enumerate(days):
+        window = on_day(U.c.created_at, d, dialect_name)
+        files = func.coalesce(func.sum(U.c.files_stored), 0)
+        columns.append(select(func.count()).select_from(U).where(window).scalar_subquery().label(f"u{index}"))
+        columns.append(select(files).where(window).scalar_subquery().label(f"f{index}"))
+    row = connection.execute(select(*columns)).one()
+    return [
+        {"day": d, "uploads": int(row[2 * i] or 0), "files": int(row[2 * i + 1] or 0)}
+        for i, d in enumerate(days)
+    ]
+
+
+def chart(days, key="rows"):
+    """Bar geometry for an inline SVG of ``d[key]`` per day (rendered, and escaped, by
+    the template); each bar carries its day's whole record too."""
+    peak = max((d[key] for d in days), default=0)
     step = BAR_WIDTH + BAR_GAP
     bars = []
     for index, d in enumerate(days):
-        height = round(PLOT_HEIGHT * d["rows"] / peak, 1) if peak else 0
-        if d["rows"] and height < 1:
+        height = round(PLOT_HEIGHT * d[key] / peak, 1) if peak else 0
+        if d[key] and height < 1:
             height = 1
         x = LEFT_MARGIN + index * step
         bars.append(
             {
+                **d,
                 "day": d["day"].isoformat(),
                 "label": d["day"].strftime("%m-%d"),
-                "rows": d["rows"],
+                "value": d[key],
                 "x": x,
                 "y": TOP_MARGIN + PLOT_HEIGHT - height,
                 "width": BAR_WIDTH,
@@ -131,6 +163,13 @@ def missing_figures(engine, today):
     return {"per_day": per_day, "chart": chart(per_day), "top": top, "counts": counts}
 
 
+def upload_figures(engine, today):
+    with engine.connect() as connection:
+        per_day = uploads_per_day(connection, engine.dialect.name, today)
+    totals = {"uploads": sum(d["uploads"] for d in per_day), "files": sum(d["files"] for d in per_day)}
+    return {"uploads_per_day": per_day, "uploads_chart": chart(per_day, "uploads"), "upload_totals": totals}
+
+
 @admin_view("admin.dashboard", renderer="admin/dashboard.jinja2")
 def dashboard(request):
     registry = request.registry
@@ -148,9 +187,12 @@ def dashboard(request):
         "counts": None,
         "when": _when,
         "missing_link": lambda **q: request.route_path("admin.missing", _query=q),
+        "uploads_link": lambda day: request.route_path("admin.uploads", _query={"from": day, "to": day}),
+        "uploads_chart": None,
     }
     try:
         context.update(missing_figures(engine, today))
+        context.update(upload_figures(engine, today))
     except SQLAlchemyError as exc:
         log.warning("dashboard: database error: %s", type(exc).__name__)
         context["database_error"] = type(exc).__name__

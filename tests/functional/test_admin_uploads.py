@@ -345,3 +345,48 @@ def test_everything_is_escaped(admin_app, rows):
         assert "<script>alert(1)" not in page.text and "<img src=x" not in page.text
         assert "&lt;script&gt;alert(1)&lt;/script&gt;.zip" in page.text
     assert "<b>x</b>" not in admin_app.get(f"/admin/uploads/{upload}").text
+
+
+# -- the dashboard's uploads per day ----------------------------------------------------------------
+def test_dashboard_counts_uploads_and_files_stored_per_utc_day(admin_app, rows):
+    rows.upload(created_at=at(0), files_stored=3)
+    rows.upload(created_at=at(0, hours=23, minutes=59, seconds=59), files_stored=4, status="failed")
+    rows.upload(created_at=at(1, hours=23, minutes=59, seconds=59, microseconds=999999), files_stored=0)
+    rows.upload(created_at=at(29), files_stored=10, try_symbols=True)
+    rows.upload(created_at=at(30, hours=23, minutes=59, seconds=59), files_stored=100)  # before the window
+    page = admin_app.get("/admin/")
+    bars = page.html.select("svg.dash-uploads-svg rect.bar")
+    assert [b["data-day"] for b in bars] == [day(n) for n in range(29, -1, -1)]
+    shown = {b["data-day"]: (int(b["data-uploads"]), int(b["data-files"])) for b in bars}
+    assert {d: v for d, v in shown.items() if v != (0, 0)} == {
+        day(0): (2, 7),
+        day(1): (1, 0),
+        day(29): (1, 10),
+    }
+    heights = {b["data-day"]: float(b["height"]) for b in bars}
+    assert heights[day(0)] > heights[day(1)] == heights[day(29)] > 0 and heights[day(5)] == 0
+    table = [
+        [td.text for td in tr.find_all("td")]
+        for tr in page.html.select("table.dash-uploads-per-day tbody tr")
+    ]
+    assert len(table) == 30 and table[0] == [day(0), "2", "7"] and table[29] == [day(29), "1", "10"]
+    assert "4 uploads and 17 files stored in all" in " ".join(page.text.split())
+    # The misses chart is still the only svg.dash-chart-svg.
+    assert len(page.html.select("svg.dash-chart-svg rect.bar")) == 30
+
+
+def test_a_dashboard_upload_bar_lists_that_days_uploads(admin_app, rows):
+    wanted = rows.upload(created_at=at(3, hours=5))
+    rows.upload(created_at=at(2))
+    page = admin_app.get("/admin/")
+    href = page.html.select_one(f'svg.dash-uploads-svg rect.bar[data-day="{day(3)}"]').find_parent("a")[
+        "href"
+    ]
+    assert dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(href).query)) == {"from": day(3), "to": day(3)}
+    assert ids(admin_app.get(href)) == [wanted]
+
+
+def test_dashboard_without_uploads(admin_app):
+    page = admin_app.get("/admin/")
+    bars = page.html.select("svg.dash-uploads-svg rect.bar")
+    assert [(b["data-uploads"], b["data-files"], b["height"]) for b in bars] == [("0", "0", "0")] * 30
