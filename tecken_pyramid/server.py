@@ -69,6 +69,7 @@ class StrictFramingParser(HTTPRequestParser):
         # No body receiver: the request is complete now, with an empty body; the view
         # sees Content-Length over the limit and answers 413; the connection closes.
         self.body_rcv = None
+        self.content_length = 0  # the header stays for the app; waitress reads nothing
         self.expect_continue = False
         self.headers["CONNECTION"] = "close"
         self.connection_close = True
