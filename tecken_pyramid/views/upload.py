@@ -9,6 +9,7 @@ archive fetched from ``url=`` (:mod:`..upload_fetch`); then the pipeline
 """
 
 import contextlib
+import logging
 import os
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -20,6 +21,8 @@ from ..upload_fetch import FetchError, fetch, parse_allowed
 from ..upload_intake import IntakeError, drain, read_upload
 from ..uploads import UploadRequest
 from .errors import json_response, request_path
+
+log = logging.getLogger(__name__)
 
 FALSE_VALUES = frozenset({"", "0", "false", "no", "off"})
 NO_ARCHIVE = "Must be multipart form data with at least one file"
@@ -44,6 +47,9 @@ def upload_view(request):
             return _answer(error(exc.status, str(exc)))
         except tokens.TokenRefused as exc:
             return _answer(error(403, str(exc)))
+        except OSError as exc:  # the temporary directory is full or unwritable: ours, not the client's
+            log.warning("cannot take an upload in: %s", exc)
+            return _answer(error(503, "The server cannot take uploads in right now; try again later", 30))
         if isinstance(archive, Outcome):
             return _answer(archive)
         return _answer(registry.uploads.run(_request(archive, auth, try_symbols)))
