@@ -148,6 +148,13 @@ def _simple(parse):
     return lambda name, value, _ctx: parse(name, value)
 
 
+def _positive_int(name, value):
+    number = _int(name, value)
+    if number < 1:
+        raise ConfigError(f"{name}: must be at least 1, got {value!r}")
+    return number
+
+
 def _positive_or_zero_seconds(name, value):
     return _seconds(name, value, positive=False)
 
@@ -213,6 +220,9 @@ SETTINGS = (
     _s("upload_by_download_domains", "", _simple(_domains)),
     _s("disallowed_symbols_snippets", "qcom/proprietary", _snippets),
     _s("upload_tempdir", "", _simple(_directory)),
+    # Not in SPEC §1: uploads a process works on at once (each holds a waitress thread
+    # for its whole run); more are answered 503 with Retry-After, so downloads keep threads.
+    _s("upload_concurrency", "2", _simple(_positive_int)),
     # How long a retry waits for another request uploading the same archive (then
     # 409), and after how long without progress a pending upload counts as abandoned.
     _s("upload_wait_seconds", "25", _simple(_seconds), internal=True),

@@ -19,9 +19,11 @@
 """
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import datetime
 import logging
+import threading
 import time
 
 from sqlalchemy import select, update
@@ -39,6 +41,7 @@ PENDING, COMPLETE, FAILED = "pending", "complete", "failed"
 WORKERS = 8  # concurrent storage writes per upload
 COMMIT_EVERY_SECONDS = 0.2  # records are committed at least this often while members complete
 BUSY = "This archive is being uploaded by another request; retry later"
+FULL = "Too many uploads in progress on this server; retry later"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,6 +72,22 @@ class UploadService:
         self.registry = registry
         self.settings = registry.tecken
         self.metrics = registry.metrics
+        self._slots = threading.BoundedSemaphore(self.settings.upload_concurrency)
+
+    @contextlib.contextmanager
+    def slot(self):
+        """Yields True while this request may take an upload in (TECKEN_UPLOAD_CONCURRENCY
+        per process), False when every slot is taken: answer :func:`busy` then."""
+        taken = self._slots.acquire(blocking=False)
+        try:
+            yield taken
+        finally:
+            if taken:
+                self._slots.release()
+
+    @staticmethod
+    def busy():
+        return error(503, FULL, retry_after=30)
 
     def run(self, request):
         started = time.perf_counter()

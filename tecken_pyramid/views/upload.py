@@ -34,10 +34,12 @@ def upload_view(request):
     if _declared_length(environ) > s.upload_max_bytes:
         return _answer(error(413, f"The upload is larger than the limit of {s.upload_max_bytes} bytes"))
     refusal, auth = _authenticate(registry, environ.get("HTTP_AUTH_TOKEN"))
-    if refusal is not None:
-        drain(environ, s.upload_max_bytes)
-        return _answer(refusal)
     with contextlib.ExitStack() as cleanup:
+        if refusal is None and not cleanup.enter_context(registry.uploads.slot()):
+            refusal = registry.uploads.busy()
+        if refusal is not None:
+            drain(environ, s.upload_max_bytes)
+            return _answer(refusal)
         try:
             intake = read_upload(environ, tempdir=s.upload_tempdir, max_bytes=s.upload_max_bytes)
             cleanup.callback(intake.close)

@@ -325,3 +325,15 @@ def test_a_failed_upload_row_is_resumed_by_the_retry(app, db):
     again = post_upload(app, archive, token, status=201).json["upload"]
     assert again["id"] == first["id"]
     assert [f["status"] for f in again["files"]] == ["skipped"]  # already stored: not written again
+
+
+def test_uploads_beyond_the_per_process_concurrency_are_503_with_retry_after(make_app, symbols_dir, db):
+    app = make_app(symbol_urls=str(symbols_dir), upload_concurrency="1")
+    token = make_token(db)
+    archive = make_zip([sym_member("xul.pdb", DEBUG_ID)])
+    with app.registry.uploads.slot() as taken:  # another upload holds the only slot
+        assert taken
+        response = post_upload(app, archive, token, status=503)
+    assert response.headers["Retry-After"] == "30"
+    assert response.json == {"error": "Too many uploads in progress on this server; retry later"}
+    post_upload(app, archive, token, status=201)  # the slot is free again
