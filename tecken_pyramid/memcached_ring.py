@@ -43,6 +43,16 @@ class RetryingHashClient(HashClient):
         self._calling = threading.local()  # the server this thread is talking to
         super().__init__(*args, **kwargs)
 
+    def get_many(self, keys, *args, **kwargs):
+        # One server in the ring (the common deployment, and every download's one
+        # get_many): no per-key hashing and batching, about 20 µs less per call
+        # (bench/README.md). Dead servers go through HashClient's own path.
+        nodes = self.hasher.nodes
+        if len(nodes) == 1 and not self._dead_clients and not args and not kwargs:
+            client = self.clients[nodes[0]]
+            return self._safely_run_func(client, client.get_many, {}, keys)
+        return super().get_many(keys, *args, **kwargs)
+
     def _safely_run_func(self, client, func, default_val, *args, **kwargs):
         self._calling.server = client.server
         return super()._safely_run_func(client, func, default_val, *args, **kwargs)
