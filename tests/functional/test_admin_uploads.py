@@ -390,3 +390,33 @@ def test_dashboard_without_uploads(admin_app):
     page = admin_app.get("/admin/")
     bars = page.html.select("svg.dash-uploads-svg rect.bar")
     assert [(b["data-uploads"], b["data-files"], b["height"]) for b in bars] == [("0", "0", "0")] * 30
+
+
+# -- end to end ----------------------------------------------------------------------------------------
+def test_an_upload_with_a_console_token_shows_up_everywhere(admin_app, db):
+    from tests.support.uploads import make_zip, post_upload, sym_member
+
+    raw = (
+        admin_app.get("/admin/tokens").forms["create-token"].submit(status=200).html.select_one("#new-token")
+    )
+    archive = make_zip(
+        [sym_member("xul.pdb", "44e4ec8c2f41492b9369d6b9a059577c2"), ("a.pdb/ABC/a.txt", b"x")]
+    )
+    answer = post_upload(admin_app, archive, raw.text, name="nightly.zip", status=201).json["upload"]
+    listing = admin_app.get("/admin/uploads", {"user": "admin", "status": "complete", "try": "no"})
+    [(upload_id, cells)] = listed(listing)
+    assert upload_id == answer["id"]
+    assert cells[3:4] == ["nightly.zip"] and cells[6:] == ["complete", "1", "0", "1"]
+    detail = admin_app.get(f"/admin/uploads/{upload_id}")
+    members = {
+        tr.find("td").text.strip(): tr.find_all("td")[1].text
+        for tr in detail.html.select("table.upload-files tr")[1:]
+    }
+    assert members == {
+        "xul.pdb/44E4EC8C2F41492B9369D6B9A059577C2/xul.sym": "stored",
+        "a.pdb/ABC/a.txt": "ignored",
+    }
+    assert f"{raw.text[:4]}…" in detail.html.select_one("#upload-fields").text
+    assert raw.text not in detail.text
+    tokens_page = admin_app.get("/admin/tokens")
+    assert "never" not in tokens_page.html.select_one("table.tokens-table tbody tr td:nth-of-type(7)").text
