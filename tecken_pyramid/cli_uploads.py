@@ -21,7 +21,12 @@ def add_upload_commands(sub, whole_number):
     p.add_argument("ini")
     p.add_argument("--username", required=True)
     p.add_argument("--permission", action="append", choices=("upload", "upload_try"), dest="permissions")
-    p.add_argument("--expires-days", type=whole_number, default=None)
+    p.add_argument(
+        "--expires-days",
+        type=whole_number,
+        default=None,
+        help="1 to 3650 days; leave it out for a token that never expires (0 is refused)",
+    )
     p.add_argument("--note", default="")
     p.set_defaults(func=_command(".cli_tokens", "cmd_create_token"))
 
