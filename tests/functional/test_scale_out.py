@@ -6,6 +6,8 @@ over HTTP and the suite's throw-away database (PostgreSQL in the PostgreSQL pass
 
 * keys spread over both memcached servers;
 * ``tecken-pyramid invalidate`` after an upload is seen by both processes at once;
+* ``POST /upload/`` through the load balancer: a cached "not found" in both
+  processes turns into 302 at once, without ``?_refresh`` (SPEC §9 "Right at once");
 * a console rule change made through one process is honoured by the other within
   SPEC §4's 10 s (about ``TECKEN_RULES_REFRESH_SECONDS`` = 0.5 s here);
 * one memcached server killed mid-traffic: every answer still right, and once it is
@@ -174,6 +176,45 @@ def test_invalidate_after_upload_seen_by_both_processes_at_once(cluster):
         status, headers, _ = request(app.port, "GET", path)
         assert (status, headers.get("x-symbol-lookup")) == (302, "found"), app.name
         assert f"/{PRIVATE_BUCKET}/{cluster.prefix}/v1/{symbol}/{DEBUG_ID}/{filename}?" in headers["location"]
+    assert get(cluster.lb.port, path) == (302, "found")
+
+
+# -- (b2) an upload through the load balancer corrects both processes' cached misses --------------
+def test_upload_through_the_load_balancer_is_found_at_once_by_both_processes(cluster):
+    from tests.support.uploads import make_zip, sym_member
+
+    created = run_cli(
+        cluster.env,
+        "create-superuser",
+        "production.ini",
+        "--username",
+        "builder",
+        "--password-stdin",
+        input="builder-password\n",
+    )
+    assert created.returncode == 0, created.stderr
+    made = run_cli(cluster.env, "create-token", "production.ini", "--username", "builder")
+    assert made.returncode == 0, made.stderr
+    token = made.stdout.splitlines()[0]
+    symbol = "uploaded-through-lb.pdb"
+    name, content = sym_member(symbol, DEBUG_ID)
+    path = "/" + name
+    for app in cluster.apps:
+        assert get(app.port, path) == (404, "not-found")
+    boundary = "scale-out-boundary"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="symbols.zip"; filename="symbols.zip"\r\n'
+            "Content-Type: application/zip\r\n\r\n"
+        ).encode()
+        + make_zip([(name, content)])
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    headers = {"Auth-Token": token, "Content-Type": f"multipart/form-data; boundary={boundary}"}
+    status, _, answer = request(cluster.lb.port, "POST", "/upload/", headers=headers, body=body)
+    assert status == 201, (answer[:500], cluster.logs())
+    for app in cluster.apps:
+        assert get(app.port, path) == (302, "found"), app.name
     assert get(cluster.lb.port, path) == (302, "found")
 
 
