@@ -337,3 +337,25 @@ def test_uploads_beyond_the_per_process_concurrency_are_503_with_retry_after(mak
     assert response.headers["Retry-After"] == "30"
     assert response.json == {"error": "Too many uploads in progress on this server; retry later"}
     post_upload(app, archive, token, status=201)  # the slot is free again
+
+
+def test_a_truncated_body_is_a_400_and_nothing_is_stored(app, db):
+    from webob import Request
+
+    token = make_token(db)
+    archive = make_zip([sym_member("xul.pdb", DEBUG_ID)])
+    boundary = "cut"
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="symbols.zip"; filename="symbols.zip"\r\n\r\n'
+    ).encode() + archive
+    request = Request.blank(
+        "/upload/",
+        method="POST",
+        headers={"Auth-Token": token, "Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    request.environ.update(CONTENT_LENGTH=str(len(body) + 500), REMOTE_ADDR="127.0.0.1")
+    request.environ["wsgi.input"] = io.BytesIO(body[: len(body) // 2])
+    response = request.get_response(app.app)
+    assert response.status_int == 400
+    assert "ended after" in response.json["error"]
+    assert stored_files(app.dir) == [] and rows(db, Upload) == []
