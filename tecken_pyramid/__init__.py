@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 #   storage                Storage           .storage          tecken, metrics
 #   existence              ExistenceCache    .lookup           tecken, cache
 #   lookup                 Lookup            .lookup           tecken, existence, storage, metrics
+#   code_ids               CodeIds           .code_ids         tecken, cache, dbsession_factory, metrics
 #   missing                MissingRecorder   .missing          dbengine, cache, tecken, metrics
 #   health                 Health            .health           dbengine, cache, storage, rules
 #   login_throttle         LoginThrottle     .admin (security) cache
@@ -38,6 +39,7 @@ SERVICES = (
     ("storage", "Storage"),
     ("existence", "ExistenceCache"),
     ("lookup", "Lookup"),
+    ("code_ids", "CodeIds"),
     ("missing", "MissingRecorder"),
     ("health", "Health"),
     ("login_throttle", "LoginThrottle"),
@@ -77,6 +79,8 @@ def make_app(tecken, ini_settings=None, start_background=True):
     config.include(".storage")
     # The existence cache and the lookup that walks the locations through it.
     config.include(".lookup")
+    # Lookup by code id after a miss (SPEC §9): cached answers, the database behind a breaker.
+    config.include(".code_ids")
     # The missing-symbol log: recorder, background writer, reports.
     config.include(".missing")
     # Health checks (database, cache, storage) on one bounded pool per process.

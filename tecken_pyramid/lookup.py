@@ -118,6 +118,9 @@ class LookupResult:
     location: object  # the Location that has the key, or None
     key: str | None
     failed: bool  # some consulted location failed
+    # What the request's one cache read returned, the extra keys' values included
+    # (``find(extra_keys=...)``: the code-id entry rides in the existence read).
+    cached: dict = dataclasses.field(default_factory=dict)
 
 
 class SymbolLookup:
@@ -134,13 +137,17 @@ class SymbolLookup:
         s = self.settings
         return s.all_locations if include_try else s.locations
 
-    def find(self, symbol, debugid, filename, *, include_try=False, refresh=False):
+    def find(self, symbol, debugid, filename, *, include_try=False, refresh=False, extra_keys=()):
+        """The first consulted location that has the key. ``extra_keys`` (other cache
+        entries the caller may need after a miss) are read in the same ``get_many`` as
+        the existence entries, so a cached miss stays one cache round trip; their
+        values are in the result's ``cached``. ``refresh`` reads nothing."""
         deadline = time.monotonic() + self.settings.storage_deadline
         consulted = [(loc, loc.key(symbol, debugid, filename)) for loc in self.locations(include_try)]
         cache_keys = {loc: self.existence.key(loc, key) for loc, key in consulted if loc.cached}
         cached = {}
-        if cache_keys and not refresh:
-            cached = self.existence.read(list(cache_keys.values()))
+        if (cache_keys or extra_keys) and not refresh:
+            cached = self.existence.read([*cache_keys.values(), *extra_keys])
 
         fresh = []  # (cache key, FOUND/NOT_FOUND) learnt from storage in this request
         failed = False
@@ -151,7 +158,7 @@ class SymbolLookup:
                 if value is not None:
                     self.metrics.cache_hits.inc()
                     if value == cache_mod.FOUND:
-                        return self._finish(LookupResult(loc, key, failed), fresh)
+                        return self._finish(LookupResult(loc, key, failed, cached), fresh)
                     continue
                 self.metrics.cache_misses.inc()
             answer = self._check(loc, key, deadline)
@@ -161,8 +168,8 @@ class SymbolLookup:
             if ck is not None:
                 fresh.append((ck, answer.outcome))
             if answer.outcome == FOUND:
-                return self._finish(LookupResult(loc, key, failed), fresh)
-        return self._finish(LookupResult(None, None, failed), fresh)
+                return self._finish(LookupResult(loc, key, failed, cached), fresh)
+        return self._finish(LookupResult(None, None, failed, cached), fresh)
 
     def _check(self, location, key, deadline):
         if not location.cached:

@@ -8,6 +8,7 @@ import time
 from pyramid.response import Response
 from pyramid.view import view_config
 
+from ..code_ids import redirect_location
 from ..locations import LOCAL, PRIVATE
 from ..rawrequest import parse_query
 from ..resources import SymbolFile
@@ -69,32 +70,66 @@ def download(context, request):
     query = parse_query(environ.get("QUERY_STRING", ""))
     is_get = request.method == "GET"
     started = time.perf_counter()
+    include_try, refresh = context.is_try or "try" in query, "_refresh" in query
+    code_ids = registry.code_ids
+    code_key = None  # the code-id entry, read in the same get_many as the existence entries
+    if code_ids.eligible(context.filename, context.debugid):
+        code_key = code_ids.cache_key(context.symbol, context.debugid, include_try)
     result = registry.lookup.find(
         context.symbol,
         context.debugid,
         context.filename,
-        include_try=context.is_try or "try" in query,
-        refresh="_refresh" in query,
+        include_try=include_try,
+        refresh=refresh,
+        extra_keys=(code_key,) if code_key is not None else (),
     )
     url = None
     if result.location is not None and is_get:
         # Only a local directory's redirect is on this app: no other looks at the Host.
         base = application_url(request) if result.location.kind == LOCAL else ""
         url = registry.storage.redirect_url(result.location, result.key, base)
-    elapsed = time.perf_counter() - started if debug else None
     if result.location is not None and (url is not None or not is_get):
-        return _found(registry.metrics, result.location, url, elapsed)
+        return _found(registry.metrics, result.location, url, _elapsed(debug, started))
     if result.failed or result.location is not None:  # failed, or found but no URL could be made
-        registry.metrics.download_result["unavailable"].inc()
-        return _answer(
-            503,
-            UNAVAILABLE_BODY,
-            "unavailable",
-            debug_time=elapsed,
-            cache="no-store",
-            extra=(("Retry-After", "5"),),
-        )
-    return _not_found(context, registry, query if is_get else None, elapsed)
+        return _unavailable(registry.metrics, _elapsed(debug, started))
+    if code_key is not None:
+        cached = result.cached.get(code_key)
+        answer = _by_code_id(request, context, cached, include_try, refresh, (debug, started))
+        if answer is not None:
+            return answer
+    return _not_found(context, registry, query if is_get else None, _elapsed(debug, started))
+
+
+def _elapsed(debug, started):
+    return time.perf_counter() - started if debug else None
+
+
+def _unavailable(metrics, elapsed):
+    metrics.download_result["unavailable"].inc()
+    return _answer(
+        503,
+        UNAVAILABLE_BODY,
+        "unavailable",
+        debug_time=elapsed,
+        cache="no-store",
+        extra=(("Retry-After", "5"),),
+    )
+
+
+def _by_code_id(request, context, cached, include_try, refresh, timing):
+    """SPEC §9: a 302 to the newest indexed file with this code file and code id, or None."""
+    code_ids = request.registry.code_ids
+    row = code_ids.resolve(context.symbol, context.debugid, include_try, cached=cached, refresh=refresh)
+    if row is None or row == (context.symbol, context.debugid.upper(), context.filename):
+        return None  # nothing indexed, the lookup was skipped, or it would redirect to itself
+    location = redirect_location(
+        application_url(request),
+        row,
+        is_try=context.is_try,
+        query_string=request.environ.get("QUERY_STRING", ""),
+    )
+    code_ids.redirects.inc()
+    return _answer(302, "", "code-id", debug_time=_elapsed(*timing), extra=(("Location", location),))
 
 
 def _decided_by_rules(context, rules, metrics, zero):

@@ -35,3 +35,11 @@ def test_every_location_kind_has_a_backend_satisfying_the_protocol(make_app, sym
         assert backend.kind == location.kind and backend.location is location
         kinds.add(location.kind)
     assert kinds == set(BACKENDS)
+
+
+def test_code_ids_is_built_from_the_shared_cache_and_the_session_factory(make_app, symbols_dir):
+    registry = make_app(symbol_urls=str(symbols_dir)).registry
+    names = [attribute for attribute, _protocol in SERVICES]
+    assert names.index("lookup") < names.index("code_ids") < names.index("missing")
+    assert registry.code_ids.cache is registry.cache
+    assert registry.code_ids.session_factory is registry.dbsession_factory
