@@ -43,6 +43,21 @@ _SEGMENT_SAFE = "!$&'()*+,;=:@-._~"
 _QUERY_SAFE = "/?:@!$&'()*+,;=-._~%"
 
 
+def consulted_urls(settings, include_try):
+    """The URLs of the locations a request consults: the regular ones, then try when asked."""
+    return tuple(loc.url for loc in (settings.all_locations if include_try else settings.locations))
+
+
+def cache_key(urls, code_file, code_id):
+    """One entry per (code file, code id, the locations consulted: try or not)."""
+    return cache_mod.hashed_key("cid", code_file, code_id.upper(), *urls)
+
+
+def invalidation_keys(settings, code_file, code_id):
+    """Every cached variant of (code file, code id): regular and try requests."""
+    return [cache_key(consulted_urls(settings, t), code_file, code_id) for t in (False, True)]
+
+
 def encode_row(row):
     return json.dumps(list(row)).encode("ascii")  # ensure_ascii: any name round-trips
 
@@ -79,10 +94,7 @@ class CodeIdLookup:
         # Children bound once, as metrics.download_result does.
         self.counts = {result: metrics.code_id_lookups.labels(result) for result in RESULTS}
         self.redirects = metrics.downloads.labels("code-id")
-        self._urls = {
-            False: tuple(loc.url for loc in settings.locations),
-            True: tuple(loc.url for loc in settings.all_locations),
-        }
+        self._urls = {t: consulted_urls(settings, t) for t in (False, True)}
         self._lock = threading.Lock()
         self._failing = False  # the last query failed: the breaker is open or half-open
         self._closed_at = 0.0  # monotonic time until which lookups are skipped
@@ -95,7 +107,7 @@ class CodeIdLookup:
 
     def cache_key(self, code_file, code_id, include_try):
         """One entry per (code file, code id, the locations consulted: try or not)."""
-        return cache_mod.hashed_key("cid", code_file, code_id.upper(), *self._urls[bool(include_try)])
+        return cache_key(self._urls[bool(include_try)], code_file, code_id)
 
     def resolve(self, code_file, code_id, include_try, *, cached=None, refresh=False):
         """(symbol, debug id, filename) of the newest row, or None (also when skipped).
@@ -173,7 +185,7 @@ class CodeIdLookup:
         """Drop the cached answers for (code file, code id), try or not. Never raises."""
         if not code_file or not code_id:
             return
-        keys = [self.cache_key(code_file, code_id, include_try) for include_try in (False, True)]
+        keys = invalidation_keys(self.settings, code_file, code_id)
         try:
             self.cache.delete_many(keys)
         except Exception as exc:

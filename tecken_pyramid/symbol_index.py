@@ -124,14 +124,14 @@ def find_by_code_id(session, code_file, code_id, location_urls):
     return tuple(row) if row is not None else None
 
 
-def known_sizes(session, location_url, keys):
-    """``{key: size}`` of the rows ``keys`` already have in one location (``index``'s skip)."""
+def known_rows(session, location_url, keys):
+    """``{key: (size, sha256)}`` of the rows ``keys`` already have in one location (``index``'s skip)."""
     keys = list(keys)
     if not keys:
         return {}
     rows = session.execute(
-        select(SymbolFile.key, SymbolFile.size).where(
+        select(SymbolFile.key, SymbolFile.size, SymbolFile.sha256).where(
             SymbolFile.location == location_url, SymbolFile.key.in_(keys)
         )
     )
-    return {key: size for key, size in rows}
+    return {key: (size, sha256) for key, size, sha256 in rows}
