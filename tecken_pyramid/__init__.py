@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 #   lookup                 Lookup            .lookup           tecken, existence, storage, metrics
 #   code_ids               CodeIds           .code_ids         tecken, cache, dbsession_factory, metrics
 #   missing                MissingRecorder   .missing          dbengine, cache, tecken, metrics
+#   uploads                Uploads           .uploads          tecken, storage, existence, code_ids, rules
 #   health                 Health            .health           dbengine, cache, storage, rules
 #   login_throttle         LoginThrottle     .admin (security) cache
 #   version_info           (dict)            .views.dockerflow the version file
@@ -41,6 +42,7 @@ SERVICES = (
     ("lookup", "Lookup"),
     ("code_ids", "CodeIds"),
     ("missing", "MissingRecorder"),
+    ("uploads", "Uploads"),
     ("health", "Health"),
     ("login_throttle", "LoginThrottle"),
     ("access_log", "AccessLog"),
@@ -83,6 +85,8 @@ def make_app(tecken, ini_settings=None, start_background=True):
     config.include(".code_ids")
     # The missing-symbol log: recorder, background writer, reports.
     config.include(".missing")
+    # Uploads (SPEC §9): the pipeline that stores archives (views/upload.py answers HTTP).
+    config.include(".uploads")
     # Health checks (database, cache, storage) on one bounded pool per process.
     config.include(".health")
     # Templates for the HTML pages (home, HTML 404s).
@@ -92,6 +96,7 @@ def make_app(tecken, ini_settings=None, start_background=True):
     config.include(".views.dockerflow")
     config.include(".views.files")
     config.include(".views.missing_reports")
+    config.include(".views.upload")
     # The console: sessions, security policy, CSRF and its pages, all under /admin/.
     config.include(".admin")
     config.scan(".views")

@@ -147,6 +147,16 @@ class MissingRecorder(Protocol):
 
 
 @runtime_checkable
+class Uploads(Protocol):
+    """``registry.uploads``: the upload pipeline (SPEC §9; :mod:`.uploads`)."""
+
+    def run(self, request: Any) -> Any: ...  # an UploadRequest in, an Outcome (never raises)
+    def target(self, try_symbols: bool) -> Any: ...  # the Location an upload goes to
+    def slot(self) -> Any: ...  # a context manager yielding whether this request may go on
+    def busy(self) -> Any: ...  # the 503 Outcome when every slot is taken
+
+
+@runtime_checkable
 class Health(Protocol):
     """``registry.health``: the heartbeat's checks on one bounded pool (§8)."""
 
