@@ -151,3 +151,17 @@ def test_local_directory_writes_are_plain_files(local, db, files):
     post_upload(local, make_zip([(name, content)]), make_token(db), status=201)
     assert (local.dir / "v1" / SYM_PATH).read_bytes() == content
     assert local.get(f"/{SYM_PATH}", status=302).follow().body == content
+
+
+def test_code_id_lookup_finds_an_upload_at_once_even_after_a_cached_miss(make_app, s3, db, memcached_clean):
+    uploader = s3_app(make_app, s3, memcached_clean)
+    other = s3_app(make_app, s3, memcached_clean)
+    code_path = "/xul.dll/5F3A1B2C9000/xul.sym"
+    for app in (uploader, other):  # cached: not found, and no code-id row either
+        assert app.get(code_path, status=404).headers["X-Symbol-Lookup"] == "not-found"
+    member = sym_member("xul.pdb", DEBUG_ID, code_id="5f3a1b2c9000", code_file="xul.dll")
+    post_upload(uploader, make_zip([member]), make_token(db), status=201)
+    for app in (uploader, other):
+        found = app.get(code_path + "?code_file=xul.dll", status=302)
+        assert found.headers["X-Symbol-Lookup"] == "code-id"
+        assert found.headers["Location"] == f"http://symbols.example.com/{SYM_PATH}?code_file=xul.dll"
