@@ -264,6 +264,13 @@ def main(argv=None):
     logging.getLogger("tecken_pyramid").addHandler(logging.NullHandler())
     try:
         args.func(args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader stopped early (``create-token ... | head -n 1``): the work is done and
+        # what was read is what the reader wanted. No error line, and no second one from
+        # the interpreter flushing stdout again at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OperationalError as exc:
         print(f"tecken-pyramid: {exc}", file=sys.stderr)
         return 1

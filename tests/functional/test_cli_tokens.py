@@ -151,3 +151,30 @@ def test_unreachable_database_is_one_line_naming_the_setting():
     assert result.returncode == 1
     assert one_line(result.stderr).startswith("tecken-pyramid: database unavailable (TECKEN_DATABASE_URL)")
     assert result.stdout == ""
+
+
+def test_a_reader_that_stops_early_is_a_clean_exit(env, db):
+    """``TOKEN=$(tecken-pyramid create-token ... | head -n 1)`` as the README shows it:
+    ``head`` may close the pipe before the second line is written. Made certain here by
+    a pipe whose reading end is closed before the command starts: no error line, exit 0."""
+    import os
+    import subprocess
+
+    from tests.functional.test_cli import ROOT, TECKEN
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run(
+            [TECKEN, "create-token", "development.ini", "--username", "uploader"],
+            cwd=ROOT,
+            env={**env, "PYTHONUNBUFFERED": "1"},
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        os.close(write_end)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert len(rows(db, ApiToken)) == 1
