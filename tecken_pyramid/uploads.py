@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 PENDING, COMPLETE, FAILED = "pending", "complete", "failed"
 WORKERS = 8  # concurrent storage writes per upload
+IN_FLIGHT = WORKERS * 4  # members submitted and not yet recorded
 COMMIT_EVERY_SECONDS = 0.2  # records are committed at least this often while members complete
 BUSY = "This archive is being uploaded by another request; retry later"
 FULL = "Too many uploads in progress on this server; retry later"
@@ -214,32 +215,37 @@ class UploadService:
         for member in archive.ignored:
             if member_path(member) not in recorded:
                 self._record(session, upload, target, member, IGNORED)
-        todo = [m for m in archive.stored if member_path(m) not in recorded]
+        todo = iter([m for m in archive.stored if member_path(m) not in recorded])
         failure = None
         last_commit = time.monotonic()
         touch = max(1.0, self.settings.upload_stale_seconds / 4)
         with concurrent.futures.ThreadPoolExecutor(WORKERS, thread_name_prefix="upload") as pool:
-            futures = {pool.submit(store.store, archive, m, target, request.try_symbols): m for m in todo}
-            pending = set(futures)
-            while pending:
-                done, pending = concurrent.futures.wait(
-                    pending, timeout=touch, return_when=concurrent.futures.FIRST_COMPLETED
+            futures = {}  # at most IN_FLIGHT: memory stays flat whatever the member count
+
+            def submit_more():
+                while failure is None and len(futures) < IN_FLIGHT:
+                    member = next(todo, None)
+                    if member is None:
+                        return
+                    futures[pool.submit(store.store, archive, member, target, request.try_symbols)] = member
+
+            submit_more()
+            while futures:
+                done, _ = concurrent.futures.wait(
+                    futures, timeout=touch, return_when=concurrent.futures.FIRST_COMPLETED
                 )
                 for future in done:
-                    member = futures[future]
-                    if future.cancelled():
-                        continue
+                    member = futures.pop(future)
                     try:
                         status = future.result()
                     except Exception as exc:  # StorageWriteError, or a member unreadable the second time
                         if failure is None:
                             failure = f"{member_path(member)}: {exc}"
                             log.warning("upload %s failed: %s", upload.id, failure)
-                            for other in pending:
-                                other.cancel()
                         continue
                     store.settle(member, target)
                     self._record(session, upload, target, member, status)
+                submit_more()
                 if time.monotonic() - last_commit >= COMMIT_EVERY_SECONDS or not done:
                     upload.updated_at = utcnow()
                     session.commit()
