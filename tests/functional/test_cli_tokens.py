@@ -19,6 +19,9 @@ from tecken_pyramid.models import ApiToken, AuditLog
 from tests.conftest import create_user
 from tests.functional.test_cli import UNREACHABLE_DB, assert_usage_error, base_env, one_line, run
 
+# The database kind changes nothing here: run once, in the SQLite pass (.ci/test).
+pytestmark = pytest.mark.database_independent
+
 TOKEN = re.compile(r"[0-9a-f]{32}")
 
 

@@ -14,6 +14,9 @@ from tests.conftest import ROOT
 from tests.support.apps import create_user
 from tests.support.uploads import make_token, make_zip, rows, sym_member
 
+# The database kind changes nothing here: run once, in the SQLite pass (.ci/test).
+pytestmark = pytest.mark.database_independent
+
 DEBUG_ID = "44E4EC8C2F41492B9369D6B9A059577C2"
 ARCHIVE = make_zip([sym_member("xul.pdb", DEBUG_ID)])
 

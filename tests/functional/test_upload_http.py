@@ -13,6 +13,9 @@ import requests
 from tecken_pyramid import server as server_mod
 from tests.support.uploads import make_token, make_zip, sym_member
 
+# The database kind changes nothing here: run once, in the SQLite pass (.ci/test).
+pytestmark = pytest.mark.database_independent
+
 DEBUG_ID = "44E4EC8C2F41492B9369D6B9A059577C2"
 
 

@@ -10,6 +10,9 @@ import pytest
 from tests.conftest import PRIVATE_BUCKET, PUBLIC_BUCKET, TRY_BUCKET
 from tests.support.uploads import make_token, make_zip, post_upload, sym_member
 
+# The database kind changes nothing here: run once, in the SQLite pass (.ci/test).
+pytestmark = pytest.mark.database_independent
+
 DEBUG_ID = "44E4EC8C2F41492B9369D6B9A059577C2"
 SYM_PATH = f"xul.pdb/{DEBUG_ID}/xul.sym"
 
