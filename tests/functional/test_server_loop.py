@@ -17,10 +17,10 @@ def fixed_302(environ, start_response):
     return [b""]
 
 
-@pytest.mark.skipif(not hasattr(select, "epoll"), reason="epoll is Linux only (the loop stays waitress's)")
 def test_the_poll_loop_waits_on_epoll_and_serves_keep_alive_requests():
     server = server_mod.create_server(fixed_302, host="127.0.0.1", port=0, threads=2, asyncore_use_poll=True)
-    assert isinstance(server.asyncore, server_mod.EpollAsyncore)
+    # Where there is no epoll (not Linux) the loop stays waitress's own; served either way.
+    assert isinstance(server.asyncore, server_mod.EpollAsyncore) == hasattr(select, "epoll")
     stop = threading.Event()
 
     def run():

@@ -24,7 +24,7 @@ from tecken_pyramid import upload_fetch
 from tecken_pyramid.server import create_server
 from tecken_pyramid.upload_fetch import MAX_REDIRECTS, FetchError, fetch, parse_allowed, refused_address
 from tecken_pyramid.upload_intake import IntakeError, read_upload
-from tests.support.services import free_port
+from tests.support.services import free_port, missing_service
 
 pytestmark = pytest.mark.database_independent
 
@@ -567,7 +567,7 @@ def test_an_ipv6_literal_endpoint_gets_a_bracketed_host_header(tmp_path):
     try:
         server = Server6(("::1", 0), Handler)
     except OSError:
-        pytest.skip("no IPv6 loopback here")
+        missing_service("no IPv6 loopback (::1) on this machine")  # a failure under CI=true
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
