@@ -25,6 +25,12 @@ the runner hardens waitress in two ways:
   (measured on this project's 2-core machines, kernel 6.18: a fixed-302 app fell from
   7,300 to 700 req/s). The runner keeps waitress's loop and its semantics (what is
   watched is decided afresh each turn) but waits on ``epoll`` instead where Linux has it.
+- one send per small answer: waitress sends a response's header as soon as the app
+  gives its first body chunk, then the chunk, each at once (``send_bytes`` is 1): two
+  ``send(2)`` calls and two TCP segments for every 404 with its one-line body. The
+  runner's task hands waitress the header and the first chunk as one write (the same
+  bytes): a fixed 404 with a 30-byte body went from about 6,400 to 9,000 req/s here,
+  the rate of the same answer without a body.
 - file descriptors: ``connection_limit`` connections need as many descriptors; the
   soft ``RLIMIT_NOFILE`` is raised towards the hard limit so that accepting does
   not fail with EMFILE first.
@@ -42,6 +48,7 @@ import waitress.server
 from waitress import wasyncore
 from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser, ParsingError
+from waitress.task import WSGITask
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +93,49 @@ class StrictFramingParser(HTTPRequestParser):
 UPLOAD_PATHS = frozenset({"/upload", "/upload/"})
 
 
+class _GatheredWrites:
+    """Stands in for a channel during one ``Task.write``: keeps what it writes."""
+
+    def __init__(self, channel):
+        self.channel = channel
+        self.parts = []
+
+    def write_soon(self, data):
+        self.parts.append(data)
+        return len(data)
+
+    def __getattr__(self, name):
+        return getattr(self.channel, name)
+
+
+class CoalescingTask(WSGITask):
+    """waitress's WSGI task; the header goes out in the same write as the first body chunk.
+
+    waitress's own ``write`` makes the header and the chunk two channel writes, and
+    each is sent at once. Here that first ``write`` runs against a stand-in that
+    gathers both, and the bytes go to the channel in one write: exactly what waitress
+    would have sent, in one ``send(2)``. The stand-in is the task's own attribute for
+    the length of the call (the task runs on one thread), so nothing else sees it. A
+    file wrapper's buffer, an empty chunk and every later chunk take waitress's path.
+    """
+
+    def write(self, data):
+        if self.wrote_header or not data or type(data) is not bytes:
+            return super().write(data)
+        channel = self.channel
+        gathered = _GatheredWrites(channel)
+        self.channel = gathered
+        try:
+            super().write(data)
+        finally:
+            self.channel = channel
+        if gathered.parts:
+            channel.write_soon(b"".join(gathered.parts))
+
+
 class StrictFramingChannel(HTTPChannel):
     parser_class = StrictFramingParser
+    task_class = CoalescingTask
 
 
 def epoll_once(timeout, socket_map):
