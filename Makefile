@@ -38,6 +38,7 @@ lint: $(TESTING)
 bench: $(TESTING)
 	.ci/ensure-packages memcached wrk haproxy
 	$(BIN)/python bench/download.py
+	$(BIN)/python bench/inprocess.py
 	$(BIN)/python bench/upload.py
 	$(BIN)/python bench/missing_symbols.py
 	$(BIN)/python bench/faults.py

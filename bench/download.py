@@ -550,6 +550,8 @@ def run_scenario(sc, services, duration, connections):
         result["cpu"] = [cpu_seconds(pid, True) - b for pid, b in zip(pids, cpu_before, strict=True)]
         result["self_cpu"] = time.process_time() - self_before
         n = result["requests"]
+        # What one request cost the server process(es): their CPU time over the run's requests.
+        result["server_cpu_us"] = sum(result["cpu"][: len(target.app_pids)]) / max(n, 1) * 1e6
         for stat in ("cmd_get", "cmd_set"):
             result[stat] = (mc_after.get(stat, 0) - mc_before.get(stat, 0)) / n
         rss = [rss_kib(pid) for pid in target.app_pids]
@@ -743,6 +745,7 @@ def main():
                 fmt_ms(r["p99"]),
                 p99_cell,
                 "/".join(f"{v / 1024:.1f}" for v in r["rss_all"] if v) or "-",
+                f"{r['server_cpu_us']:.0f}",
                 f"{r['cmd_get']:.2f}/{r['cmd_set']:.2f}",
                 errors,
             )
@@ -756,7 +759,8 @@ def main():
     print(
         "Ratios are to the floor (b), measured in this same run; req/s ratio > 1 is faster, "
         "p99 ratio < 1 is faster. Targets are issue 7's. mc get/set: memcached keys read / "
-        "stored per request during the run."
+        "stored per request during the run. CPU µs/req: the server process(es)' CPU time (user + "
+        "system, all threads) over the requests of the measured run."
     )
     print()
     print(
@@ -770,11 +774,12 @@ def main():
                 "p99",
                 "p99 vs (b)",
                 "RSS MiB",
+                "CPU µs/req",
                 "mc get/set",
                 "errors",
             ],
             rows,
-            ["<", ">", ">", "<", ">", ">", "<", ">", ">", "<"],
+            ["<", ">", ">", "<", ">", ">", "<", ">", ">", ">", "<"],
         )
     )
 
@@ -825,6 +830,37 @@ def main():
         print("Targets (issue 7), measured in this run:")
         print()
         print(table(["target", "measured", "verdict"], trows, ["<", ">", "<"]))
+
+    budget = [key for key in RATIO_TARGETS if key in results]
+    if budget:
+        # A server busy on its CPU answers about (cores it gets) / (CPU per request), so a
+        # ratio target is a CPU budget per request: the floor's CPU over the ratio.
+        floor_us = base["server_cpu_us"]
+        print()
+        print(
+            f"Server CPU per request against each target's budget (the floor (b) spends {floor_us:.0f} µs; "
+            "a ratio r to the floor leaves the floor's CPU / r):"
+        )
+        print()
+        brows = []
+        for key in budget:
+            allowed = floor_us / RATIO_TARGETS[key]
+            spent = results[key]["server_cpu_us"]
+            brows.append(
+                (
+                    f"({key}) at >= {RATIO_TARGETS[key]:.2f}",
+                    f"{allowed:.0f} ({allowed - floor_us:+.0f})",
+                    f"{spent:.0f} ({spent - floor_us:+.0f})",
+                    f"{spent - allowed:+.0f}",
+                )
+            )
+        print(
+            table(
+                ["row", "budget µs (over floor)", "spent µs (over floor)", "over budget µs"],
+                brows,
+                ["<", ">", ">", ">"],
+            )
+        )
 
     if rss_rows:
         print()
