@@ -1,5 +1,6 @@
-"""The runner's task (tecken_pyramid.server.CoalescingTask): a response's header goes out
-in the same send as its first body chunk, and the bytes are exactly waitress's own.
+"""The runner's task (tecken_pyramid.server.RunnerTask): a response's header goes out
+in the same send as its first body chunk, and the bytes are exactly waitress's own
+(its header builder is waitress's with names and dates made once).
 
 Each case runs the same app on a real waitress server twice, once as waitress builds it
 and once as the runner does, and reads the raw bytes off a socket; the channel of each
@@ -152,3 +153,47 @@ def test_an_empty_body_is_the_header_alone():
     (stock_raw, _), (raw, sends) = both(empty, get(), lambda d: d.endswith(b"\r\n\r\n"))
     assert raw == stock_raw
     assert len(sends) == 1
+
+
+def own_headers(environ, start_response):
+    # Lower-case and odd-case names, an app-set Date and Server, a repeated name whose
+    # order must stay, and a Content-Length the app gives.
+    start_response(
+        "200 OK",
+        [
+            ("content-type", "text/plain"),
+            ("x-symbol-LOOKUP", "found"),
+            ("Set-Cookie", "b=2"),
+            ("set-cookie", "a=1"),
+            ("Server", "app"),
+            ("date", "Mon, 01 Jan 2024 00:00:00 GMT"),
+            ("CONTENT-LENGTH", "2"),
+        ],
+    )
+    return [b"ok"]
+
+
+def unsized(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"abc"]
+
+
+@pytest.mark.parametrize(
+    "app, request_bytes, until",
+    [
+        (own_headers, get(), lambda d: d.endswith(b"ok")),
+        (not_found, b"GET / HTTP/1.0\r\n\r\n", lambda d: d.endswith(NOT_FOUND_BODY)),
+        (
+            not_found,
+            b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+            lambda d: d.endswith(NOT_FOUND_BODY),
+        ),
+        (unsized, b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", lambda d: d.endswith(b"abc")),
+        (not_found, get(close=True), lambda d: d.endswith(NOT_FOUND_BODY)),
+        (unsized, get(), lambda d: d.endswith(b"abc")),  # one chunk: waitress counts it
+    ],
+    ids=["app-headers", "http10", "http10-keep-alive", "http10-keep-alive-unsized", "close", "one-chunk"],
+)
+def test_the_header_is_waitress_own(app, request_bytes, until):
+    (stock_raw, _), (raw, _) = both(app, request_bytes, until)
+    assert raw == stock_raw
