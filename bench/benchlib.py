@@ -1,6 +1,8 @@
 """Small helpers shared by the benchmarks (not part of the app)."""
 
+import logging
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -110,3 +112,58 @@ def table(headers, rows, aligns=None):
         if n == 0:
             out.append("  ".join("-" * w for w in widths))
     return "\n".join(out)
+
+
+# -- the services the benchmarks start -----------------------------------------------------------
+class ServiceStack:
+    """A context manager of started services: ``_start()`` on enter (``close()`` when it
+    fails part-way, so nothing started is left running), ``close()`` on exit."""
+
+    def __enter__(self):
+        try:
+            self._start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def set_test_aws_credentials():
+    """moto accepts any credentials; boto3 (in the bench and the app) needs some."""
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+
+def memcached_argv(port):
+    """A memcached on loopback, no UDP (as root it must be told which user to run as)."""
+    argv = [shutil.which("memcached") or "memcached", "-l", "127.0.0.1", "-p", str(port), "-U", "0"]
+    if os.geteuid() == 0:
+        argv += ["-u", "root"]
+    return argv
+
+
+def start_memcached():
+    """(process, port) of a fresh memcached; stop it with stop_process."""
+    port = free_port()
+    proc = subprocess.Popen(memcached_argv(port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if not wait_for_port(port, proc=proc):
+        stop_process(proc)
+        raise RuntimeError("memcached did not start")
+    return proc, port
+
+
+def start_moto():
+    """(server, port) of moto's S3 server over HTTP, in this process, without its access log."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    if not wait_for_port(port):
+        raise RuntimeError("moto server did not start")
+    return server, port

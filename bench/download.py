@@ -15,7 +15,6 @@ cleans up after itself.
 import argparse
 import contextlib
 import http.client
-import logging
 import math
 import os
 import re
@@ -33,11 +32,15 @@ from benchlib import (  # noqa: E402
     BIN,
     PYTHON,
     ROOT,
+    ServiceStack,
     fmt_ms,
     free_port,
     migrate,
     percentile,
     rss_kib,
+    set_test_aws_credentials,
+    start_memcached,
+    start_moto,
     stop_process,
     table,
     wait_for_port,
@@ -70,7 +73,7 @@ def log(message):
 
 
 # -- services -----------------------------------------------------------------------------------
-class Services:
+class Services(ServiceStack):
     """memcached, moto's S3 server, a migrated SQLite database and a local symbols dir."""
 
     def __init__(self):
@@ -82,46 +85,16 @@ class Services:
         self.db_url = f"sqlite:///{self.tmp}/tecken.sqlite3"
         self.symbols_dir = os.path.join(self.tmp, "symbols")
 
-    def __enter__(self):
-        try:
-            self._start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
     def _start(self):
-        os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
-        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-        os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-
-        binary = shutil.which("memcached")
-        if not binary:
+        set_test_aws_credentials()
+        if not shutil.which("memcached"):
             sys.exit("bench/download.py: memcached is not installed (make bench installs it)")
         if not shutil.which("wrk"):
             sys.exit("bench/download.py: wrk is not installed (make bench installs it)")
         if not shutil.which("haproxy") and not os.path.exists("/usr/sbin/haproxy"):
             sys.exit("bench/download.py: haproxy is not installed (make bench installs it)")
-        self.memcached_port = free_port()
-        args = [binary, "-l", "127.0.0.1", "-p", str(self.memcached_port), "-U", "0"]
-        if os.geteuid() == 0:
-            args += ["-u", "root"]
-        self.memcached = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if not wait_for_port(self.memcached_port, proc=self.memcached):
-            raise RuntimeError("memcached did not start")
-
-        from moto.server import ThreadedMotoServer
-
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
-
-        self.moto_port = free_port()
-        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
-        self.moto.start()
-        if not wait_for_port(self.moto_port):
-            raise RuntimeError("moto server did not start")
+        self.memcached, self.memcached_port = start_memcached()
+        self.moto, self.moto_port = start_moto()
         client = self.s3_client()
         client.create_bucket(Bucket=BUCKET)
         client.put_object(

@@ -45,8 +45,10 @@ from benchlib import (  # noqa: E402
     BIN,
     PYTHON,
     ROOT,
+    ServiceStack,
     fmt_ms,
     free_port,
+    memcached_argv,
     migrate,
     percentile,
     stop_process,
@@ -223,7 +225,7 @@ def memcached_stats(port):
     return stats
 
 
-class Stack:
+class Stack(ServiceStack):
     """Everything the run needs, started in order and stopped in reverse."""
 
     def __init__(self, args):
@@ -236,17 +238,6 @@ class Stack:
         self.apps = []
         self.haproxy = None
 
-    def __enter__(self):
-        try:
-            self._start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
     def _start(self):
         for tool in ("memcached", "haproxy"):
             if not shutil.which(tool) and not os.path.exists(f"/usr/sbin/{tool}"):
@@ -257,12 +248,9 @@ class Stack:
         log(f"database: {kind}")
         self.db = Database(kind, self.args.pg_url, self.tmp)
 
-        memcached = shutil.which("memcached")
         for n in range(2):
             port = free_port()
-            argv = [memcached, "-l", "127.0.0.1", "-p", str(port), "-U", "0"]
-            if os.geteuid() == 0:
-                argv += ["-u", "root"]
+            argv = memcached_argv(port)
             self.memcached.append(Proc(f"memcached{n + 1}", argv, clean_env(), self.tmp, port).start())
 
         moto_port = free_port()

@@ -26,7 +26,6 @@ import datetime
 import hashlib
 import http.client
 import json
-import logging
 import os
 import random
 import shutil
@@ -41,7 +40,18 @@ import zipfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from benchlib import BIN, ROOT, free_port, migrate, rss_kib, stop_process, table, wait_for_port  # noqa: E402
+from benchlib import (  # noqa: E402
+    BIN,
+    ROOT,
+    ServiceStack,
+    migrate,
+    rss_kib,
+    set_test_aws_credentials,
+    start_memcached,
+    start_moto,
+    stop_process,
+    table,
+)
 from download import SESSION_SECRET, Server, cpu_seconds  # noqa: E402
 
 BUCKET = "tecken-bench-upload"
@@ -137,7 +147,7 @@ def sha256_of(path):
 
 
 # -- services -------------------------------------------------------------------------------------
-class Services:
+class Services(ServiceStack):
     """memcached, moto's S3 server (one bucket), a migrated SQLite database, a bench ini."""
 
     def __init__(self):
@@ -145,40 +155,12 @@ class Services:
         self.memcached = self.memcached_port = self.moto = self.moto_port = None
         self.db_url = f"sqlite:///{self.tmp}/tecken.sqlite3"
 
-    def __enter__(self):
-        try:
-            self._start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
     def _start(self):
-        os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
-        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-        os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-        binary = shutil.which("memcached")
-        if not binary:
+        set_test_aws_credentials()
+        if not shutil.which("memcached"):
             sys.exit("bench/upload.py: memcached is not installed (make bench installs it)")
-        self.memcached_port = free_port()
-        args = [binary, "-l", "127.0.0.1", "-p", str(self.memcached_port), "-U", "0"]
-        if os.geteuid() == 0:
-            args += ["-u", "root"]
-        self.memcached = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if not wait_for_port(self.memcached_port, proc=self.memcached):
-            raise RuntimeError("memcached did not start")
-
-        from moto.server import ThreadedMotoServer
-
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
-        self.moto_port = free_port()
-        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
-        self.moto.start()
-        if not wait_for_port(self.moto_port):
-            raise RuntimeError("moto server did not start")
+        self.memcached, self.memcached_port = start_memcached()
+        self.moto, self.moto_port = start_moto()
         self.s3_client().create_bucket(Bucket=BUCKET)
 
         migrate(self.db_url)
